@@ -1,0 +1,170 @@
+"""Result types of the TLS prober: frozen dataclasses, JSON-ready via :func:`to_json`.
+
+These are the contract between the prober (`agent.tls`) and everything that
+consumes it (store, rules, CLI, TUI). Add fields with defaults; never rename.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+#: Protocol names, oldest first, exactly as they appear in JSON and the store.
+PROTOCOL_NAMES: tuple[str, ...] = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+class Transport(enum.StrEnum):
+    """What a port speaks, as the prober classified it."""
+
+    TLS = "tls"
+    TLS_CLIENT_CERT_REQUIRED = "tls-client-cert-required"
+    STARTTLS_POSTGRES = "starttls-postgres"
+    STARTTLS_SMTP = "starttls-smtp"
+    STARTTLS_LDAP = "starttls-ldap"
+    PLAINTEXT_HTTP = "plaintext-http"
+    PLAINTEXT = "plaintext"
+    CLOSED = "closed"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+    @property
+    def is_tls(self) -> bool:
+        return self in TLS_TRANSPORTS
+
+
+TLS_TRANSPORTS = frozenset(
+    {
+        Transport.TLS,
+        Transport.TLS_CLIENT_CERT_REQUIRED,
+        Transport.STARTTLS_POSTGRES,
+        Transport.STARTTLS_SMTP,
+        Transport.STARTTLS_LDAP,
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Target:
+    """One endpoint to probe. `sni` defaults to `host` when it is a name."""
+
+    host: str
+    port: int
+    sni: str | None = None
+    #: Hint from discovery (e.g. Service `appProtocol` "postgresql"); the prober still verifies.
+    protocol_hint: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScanOptions:
+    connect_timeout: float = 3.0
+    read_timeout: float = 3.0
+    #: Hard ceiling for everything done against one endpoint.
+    endpoint_deadline: float = 60.0
+    #: Endpoints probed at once (global).
+    concurrency: int = 64
+    #: Connections open at once against one endpoint (do not hammer one server).
+    per_endpoint_concurrency: int = 2
+    ca_file: str | None = None
+    #: Which versions to test; default all of PROTOCOL_NAMES.
+    protocols: tuple[str, ...] = PROTOCOL_NAMES
+    fetch_certificates: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProtocolResult:
+    accepted: bool
+    #: IANA names; in the server's preference order when it imposes one, else in the order found.
+    suites: tuple[str, ...] = ()
+    #: True: server imposes its order; False: it follows the client; None: unknown (<2 suites).
+    server_preference: bool | None = None
+    #: Why this version could not be tested, when it could not (not "rejected": that is accepted=False).
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    sha256: str  # hex, lowercase, of the DER
+    sha1: str  # hex, lowercase (Key Vault x5t compares with it)
+    subject: str  # RFC 4514
+    issuer: str  # RFC 4514
+    serial: str  # hex
+    not_before: datetime  # aware, UTC
+    not_after: datetime  # aware, UTC
+    key_type: str  # "RSA", "EC", "Ed25519", "Ed448", "DSA", "ML-DSA", ...
+    key_bits: int
+    signature_algorithm: str  # e.g. "sha256WithRSAEncryption", "ecdsa-with-SHA384", "ed25519"
+    curve: str | None = None  # for EC keys, e.g. "secp256r1"
+    signature_hash: str | None = None  # "sha256", "sha1", "md5", None for EdDSA
+    san_dns: tuple[str, ...] = ()
+    san_ip: tuple[str, ...] = ()
+    is_ca: bool = False
+    self_signed: bool = False
+    spki_sha256: str = ""  # hex of the SubjectPublicKeyInfo DER
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChainValidation:
+    #: True when the presented chain verifies to the CA bundle / system store.
+    trusted: bool | None
+    #: Verifier's reason when not trusted.
+    error: str | None = None
+    #: Host name (SNI) matches the leaf's SANs; None when no name to check.
+    hostname_match: bool | None = None
+    #: Certificates in the presented order each issued by the next.
+    ordered: bool | None = None
+    #: Presented chain reaches a self-signed root or a trust anchor.
+    complete: bool | None = None
+    ca_source: str | None = None  # "system" or the --ca-file path
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EndpointScan:
+    host: str
+    port: int
+    transport: Transport
+    sni: str | None = None
+    #: Keyed by every name in PROTOCOL_NAMES that was tested.
+    protocols: Mapping[str, ProtocolResult] = dataclasses.field(default_factory=dict)
+    #: Union over versions, IANA group names (e.g. "x25519", "X25519MLKEM768").
+    groups: tuple[str, ...] = ()
+    #: Per version, IANA group names in the server's preference order where known.
+    groups_by_version: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: Leaf first, as presented by the server.
+    certificates: tuple[CertificateInfo, ...] = ()
+    chain: ChainValidation | None = None
+    #: Smallest finite-field DHE group size seen (bits), None when no DHE suite was accepted.
+    dhe_min_bits: int | None = None
+    #: TLS_FALLBACK_SCSV honoured (None: not applicable or not tested).
+    fallback_scsv: bool | None = None
+    #: Client certificate demanded in the handshake (mTLS).
+    client_cert_required: bool = False
+    #: Negotiated in the full handshake: e.g. ("TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519MLKEM768").
+    negotiated: tuple[str, str, str | None] | None = None
+    error: str | None = None
+    #: Non-fatal problems met while probing (one line each).
+    warnings: tuple[str, ...] = ()
+    started_at: datetime | None = None
+    duration_s: float = 0.0
+    connections: int = 0
+
+    @property
+    def accepted_protocols(self) -> tuple[str, ...]:
+        return tuple(name for name in PROTOCOL_NAMES if name in self.protocols and self.protocols[name].accepted)
+
+
+def to_json(value: Any) -> Any:
+    """The JSON form of any result above (datetimes as ISO 8601, enums as values)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): to_json(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [to_json(item) for item in value]
+    return value

@@ -1,0 +1,1 @@
+"""cryptoscope inspector: everything the operator runs (CLI, TUI, reports, evidence)."""

@@ -1,0 +1,1 @@
+"""One module per `cryptoscope` subcommand (see :mod:`inspector.cli`)."""
