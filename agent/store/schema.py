@@ -1,0 +1,311 @@
+"""The evidence schema, as a forward-only list of sqlite-utils migrations.
+
+Adding a migration is one function appended at the end of this module::
+
+    @MIGRATIONS()
+    def m0002_secret_objects(db: Database) -> None:
+        db.execute("CREATE TABLE secret_objects (...)")
+
+Never edit or reorder a migration that has shipped; append a new one. Each
+migration runs in its own transaction together with the record of it in
+``_sqlite_migrations`` (sqlite-utils), and the store also sets
+``PRAGMA user_version`` to the number of applied migrations, so plain
+``sqlite3`` shows the schema version. ``tests/store/test_migrations.py``
+applies every migration from every previous version, with data in place.
+
+Naming: tables and columns are plain words a reader of the snapshot in
+``sqlite3`` or Datasette understands. Times are ISO 8601 UTC text
+(``2026-11-30T16:40:00Z``) so they sort and compare as strings.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+#: The migration set's name in ``_sqlite_migrations``.
+MIGRATION_SET = "cryptoscope"
+
+MIGRATIONS = Migrations(MIGRATION_SET)
+
+
+def _script(db: Database, sql: str) -> None:
+    """Run several statements inside the migration's transaction (executescript would commit)."""
+    for statement in sql.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@MIGRATIONS()
+def m0001_evidence_store(db: Database) -> None:
+    """Runs, endpoints, per-run TLS facts, certificates, findings, waivers, rules, IANA tables, views."""
+    _script(
+        db,
+        """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    node TEXT,
+    mode TEXT NOT NULL,
+    profile TEXT NOT NULL DEFAULT 'pci',
+    scope TEXT,
+    tool_version TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'ok', 'partial', 'failed', 'interrupted')),
+    endpoint_count INTEGER NOT NULL DEFAULT 0,
+    error_count INTEGER NOT NULL DEFAULT 0,
+    finding_count INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX idx_runs_agent_started ON runs (agent_id, started_at);
+
+CREATE TABLE endpoints (
+    id INTEGER PRIMARY KEY,
+    subject_key TEXT NOT NULL UNIQUE,
+    namespace TEXT,
+    workload_kind TEXT,
+    workload_name TEXT,
+    pod TEXT,
+    node TEXT,
+    service TEXT,
+    ip TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    sni TEXT,
+    transport TEXT,
+    purpose TEXT,
+    scope TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    latest_scan_id INTEGER REFERENCES endpoint_scans (id) ON DELETE SET NULL
+);
+CREATE INDEX idx_endpoints_namespace_workload ON endpoints (namespace, workload_kind, workload_name);
+CREATE INDEX idx_endpoints_node ON endpoints (node);
+CREATE INDEX idx_endpoints_transport ON endpoints (transport);
+CREATE INDEX idx_endpoints_latest_scan ON endpoints (latest_scan_id);
+
+CREATE TABLE endpoint_scans (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    endpoint_id INTEGER NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+    transport TEXT NOT NULL,
+    error TEXT,
+    warnings TEXT,
+    started_at TEXT,
+    duration_s REAL NOT NULL DEFAULT 0,
+    connections INTEGER NOT NULL DEFAULT 0,
+    negotiated_protocol TEXT,
+    negotiated_suite TEXT,
+    negotiated_group TEXT,
+    client_cert_required INTEGER NOT NULL DEFAULT 0,
+    fallback_scsv INTEGER,
+    dhe_min_bits INTEGER,
+    chain_trusted INTEGER,
+    chain_error TEXT,
+    hostname_match INTEGER,
+    chain_ordered INTEGER,
+    chain_complete INTEGER,
+    ca_source TEXT,
+    leaf_sha256 TEXT REFERENCES certificates (sha256),
+    UNIQUE (run_id, endpoint_id)
+);
+CREATE INDEX idx_endpoint_scans_endpoint ON endpoint_scans (endpoint_id, run_id);
+CREATE INDEX idx_endpoint_scans_leaf ON endpoint_scans (leaf_sha256);
+
+CREATE TABLE accepted_protocols (
+    endpoint_scan_id INTEGER NOT NULL REFERENCES endpoint_scans (id) ON DELETE CASCADE,
+    protocol TEXT NOT NULL,
+    server_preference INTEGER,
+    PRIMARY KEY (endpoint_scan_id, protocol)
+) WITHOUT ROWID;
+CREATE INDEX idx_accepted_protocols_protocol ON accepted_protocols (protocol);
+
+CREATE TABLE accepted_suites (
+    endpoint_scan_id INTEGER NOT NULL REFERENCES endpoint_scans (id) ON DELETE CASCADE,
+    protocol TEXT NOT NULL,
+    suite TEXT NOT NULL,
+    preference_rank INTEGER NOT NULL,
+    PRIMARY KEY (endpoint_scan_id, protocol, suite)
+) WITHOUT ROWID;
+CREATE INDEX idx_accepted_suites_suite ON accepted_suites (protocol, suite);
+
+CREATE TABLE accepted_groups (
+    endpoint_scan_id INTEGER NOT NULL REFERENCES endpoint_scans (id) ON DELETE CASCADE,
+    protocol TEXT NOT NULL DEFAULT '',
+    group_name TEXT NOT NULL,
+    preference_rank INTEGER NOT NULL,
+    PRIMARY KEY (endpoint_scan_id, protocol, group_name)
+) WITHOUT ROWID;
+CREATE INDEX idx_accepted_groups_group ON accepted_groups (group_name);
+
+CREATE TABLE certificates (
+    sha256 TEXT PRIMARY KEY,
+    sha1 TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    key_bits INTEGER NOT NULL,
+    curve TEXT,
+    signature_algorithm TEXT NOT NULL,
+    signature_hash TEXT,
+    san_dns TEXT NOT NULL DEFAULT '[]',
+    san_ip TEXT NOT NULL DEFAULT '[]',
+    is_ca INTEGER NOT NULL DEFAULT 0,
+    self_signed INTEGER NOT NULL DEFAULT 0,
+    spki_sha256 TEXT NOT NULL DEFAULT '',
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX idx_certificates_not_after ON certificates (not_after);
+
+CREATE TABLE chain_positions (
+    endpoint_scan_id INTEGER NOT NULL REFERENCES endpoint_scans (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    certificate_sha256 TEXT NOT NULL REFERENCES certificates (sha256),
+    PRIMARY KEY (endpoint_scan_id, position)
+) WITHOUT ROWID;
+CREATE INDEX idx_chain_positions_certificate ON chain_positions (certificate_sha256);
+
+CREATE TABLE errors (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    endpoint_scan_id INTEGER REFERENCES endpoint_scans (id) ON DELETE CASCADE,
+    stage TEXT NOT NULL,
+    subject_key TEXT,
+    message TEXT NOT NULL,
+    occurred_at TEXT NOT NULL
+);
+CREATE INDEX idx_errors_run ON errors (run_id);
+CREATE INDEX idx_errors_endpoint_scan ON errors (endpoint_scan_id);
+
+CREATE TABLE rules (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    requirements TEXT NOT NULL,
+    source TEXT NOT NULL,
+    remediation TEXT NOT NULL,
+    profiles TEXT NOT NULL,
+    subject_type TEXT NOT NULL
+);
+
+CREATE TABLE waivers (
+    id INTEGER PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    subject_pattern TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    approver TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    removed_at TEXT,
+    source TEXT NOT NULL DEFAULT 'cli'
+);
+
+CREATE TABLE findings (
+    id INTEGER PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    requirements TEXT NOT NULL,
+    subject_type TEXT NOT NULL,
+    subject_key TEXT NOT NULL,
+    endpoint_id INTEGER REFERENCES endpoints (id) ON DELETE SET NULL,
+    detail_key TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL,
+    remediation TEXT NOT NULL DEFAULT '',
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    first_run_id INTEGER,
+    last_run_id INTEGER,
+    resolved_at TEXT,
+    waived INTEGER NOT NULL DEFAULT 0,
+    waiver_id INTEGER REFERENCES waivers (id) ON DELETE SET NULL,
+    UNIQUE (rule_id, subject_key, detail_key)
+);
+CREATE INDEX idx_findings_subject ON findings (subject_key);
+CREATE INDEX idx_findings_endpoint ON findings (endpoint_id);
+CREATE INDEX idx_findings_open ON findings (resolved_at, severity);
+
+CREATE TABLE finding_sightings (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    finding_id INTEGER NOT NULL REFERENCES findings (id) ON DELETE CASCADE,
+    PRIMARY KEY (run_id, finding_id)
+) WITHOUT ROWID;
+CREATE INDEX idx_finding_sightings_finding ON finding_sightings (finding_id);
+
+CREATE TABLE iana_cipher_suites (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_exchange TEXT,
+    authentication TEXT,
+    cipher TEXT,
+    mac TEXT,
+    strength_bits INTEGER,
+    recommended TEXT,
+    protocols TEXT
+);
+CREATE INDEX idx_iana_cipher_suites_name ON iana_cipher_suites (name);
+
+CREATE TABLE iana_groups (
+    code INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT,
+    strength_bits INTEGER,
+    post_quantum INTEGER NOT NULL DEFAULT 0,
+    recommended TEXT
+);
+CREATE INDEX idx_iana_groups_name ON iana_groups (name);
+
+CREATE VIEW current_endpoints AS
+SELECT e.id AS endpoint_id, e.subject_key, e.namespace, e.workload_kind, e.workload_name, e.pod,
+       e.node, e.service, e.ip, e.port, e.sni, e.purpose, e.scope, e.first_seen, e.last_seen,
+       s.id AS endpoint_scan_id, s.run_id, s.transport, s.error, s.negotiated_protocol,
+       s.negotiated_suite, s.negotiated_group, s.client_cert_required, s.fallback_scsv,
+       s.dhe_min_bits, s.chain_trusted, s.chain_error, s.hostname_match, s.leaf_sha256,
+       s.started_at AS scanned_at, s.duration_s
+FROM endpoints e JOIN endpoint_scans s ON s.id = e.latest_scan_id;
+
+CREATE VIEW current_accepted_protocols AS
+SELECT e.id AS endpoint_id, e.subject_key, p.protocol, p.server_preference
+FROM endpoints e JOIN accepted_protocols p ON p.endpoint_scan_id = e.latest_scan_id;
+
+CREATE VIEW current_accepted_suites AS
+SELECT e.id AS endpoint_id, e.subject_key, a.protocol, a.suite, a.preference_rank
+FROM endpoints e JOIN accepted_suites a ON a.endpoint_scan_id = e.latest_scan_id;
+
+CREATE VIEW current_accepted_groups AS
+SELECT e.id AS endpoint_id, e.subject_key, g.protocol, g.group_name, g.preference_rank
+FROM endpoints e JOIN accepted_groups g ON g.endpoint_scan_id = e.latest_scan_id;
+
+CREATE VIEW current_chain_positions AS
+SELECT e.id AS endpoint_id, e.subject_key, c.position, c.certificate_sha256
+FROM endpoints e JOIN chain_positions c ON c.endpoint_scan_id = e.latest_scan_id;
+
+CREATE VIEW current_certificates AS
+SELECT DISTINCT cert.*
+FROM certificates cert
+WHERE cert.sha256 IN (SELECT certificate_sha256 FROM current_chain_positions);
+
+CREATE VIEW current_findings AS
+SELECT f.*,
+       CASE
+           WHEN f.resolved_at IS NOT NULL THEN 'resolved'
+           WHEN w.id IS NOT NULL THEN 'waived'
+           ELSE 'open'
+       END AS status,
+       w.reason AS waiver_reason, w.approver AS waiver_approver, w.expires_at AS waiver_expires_at
+FROM findings f
+LEFT JOIN waivers w ON w.id = (
+    SELECT w2.id FROM waivers w2
+    WHERE w2.removed_at IS NULL
+      AND w2.expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+      AND (w2.rule_id = f.rule_id OR w2.rule_id = '*')
+      AND f.subject_key GLOB w2.subject_pattern
+    ORDER BY w2.expires_at DESC LIMIT 1
+)
+WHERE f.resolved_at IS NULL
+""",
+    )
