@@ -61,6 +61,38 @@ def _mode(text: str) -> str:
     return text
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(f"must be >= 0: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError(f"not a TCP port: {text!r}")
+    return value
+
+
+def _port_list(text: str) -> str:
+    """Comma-separated ports; validated, kept as text (the default is "")."""
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        _port(item)
+    return text
+
+
+def _egress_targets(text: str) -> str:
+    """Comma-separated HOST:PORT[/SNI]; validated, kept as text."""
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        address = item.split("/", 1)[0]
+        host, sep, port = address.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"egress target needs HOST:PORT: {item!r}")
+        _port(port)
+    return text
+
+
 MODES = ("daemonset", "sidecar", "cluster")
 
 #: Every agent setting. Extend here (and only here).
@@ -85,7 +117,74 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key_file", str, "", "private key for the HTTPS endpoint"),
     Setting("kubelet_pods_dir", str, "/var/lib/kubelet/pods", "kubelet pods directory (mounted read-only)"),
     Setting("keyvault_enabled", _bool, True, "compare mounts with Key Vault metadata"),
-    Setting("egress_targets", str, "", "comma-separated HOST:PORT[/SNI] external endpoints to probe"),
+    Setting("egress_targets", _egress_targets, "", "comma-separated HOST:PORT[/SNI] external endpoints to probe"),
+    # -- Kubernetes access and discovery
+    Setting("kubeconfig", str, "", "kubeconfig file (outside a cluster); in-cluster config when empty inside a pod"),
+    Setting("context", str, "", "kubeconfig context (default: the current context)"),
+    Setting("cluster_domain", str, "cluster.local", "cluster DNS domain, for service SNI names"),
+    Setting("api_timeout", _positive_float, 30.0, "seconds one Kubernetes API request may take"),
+    Setting("page_size", _positive_int, 500, "items per Kubernetes list page (limit/continue)"),
+    Setting("watch", _bool, True, "watch pods between cycles and start a cycle early when they change"),
+    Setting("min_cycle_gap", _non_negative_float, 15.0, "seconds at least between two cycles when woken early"),
+    Setting("api_backoff_max", _positive_float, 300.0, "longest wait after repeated Kubernetes API errors, seconds"),
+    Setting("ingress", _bool, True, "probe every Ingress/Gateway TLS host through its controller with that SNI"),
+    Setting(
+        "ingress_service",
+        str,
+        "",
+        "NAMESPACE/NAME of the ingress controller Service (default: Services labelled app.kubernetes.io/component=controller)",
+    ),
+    Setting("sidecar_exclude_ports", _port_list, "", "comma-separated ports of its own pod a sidecar agent skips"),
+    Setting("agent_id", str, "", "this agent's identity in the store (default: pod name, else host name)"),
+    Setting("once", _bool, False, "run one cycle and exit (exit 1 when the cycle failed)"),
+    # -- the HTTPS endpoint's /snapshot authorisation (SubjectAccessReview attributes)
+    Setting("authz_verb", str, "get", "SubjectAccessReview verb required for /snapshot"),
+    Setting("authz_group", str, "cryptoscope.io", "SubjectAccessReview API group required for /snapshot"),
+    Setting("authz_resource", str, "snapshots", "SubjectAccessReview resource required for /snapshot"),
+    Setting("authz_subresource", str, "", "SubjectAccessReview subresource required for /snapshot"),
+    Setting("authz_namespace", str, "", "SubjectAccessReview namespace (default: the agent's own namespace)"),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the flag and the variable."""
+
+
+def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Every setting's value: flag (as text) over environment variable over default.
+
+    Raises :class:`SettingsError` listing every invalid value at once.
+    """
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for setting in SETTINGS:
+        raw = flags.get(setting.name)
+        source = setting.flag
+        if raw is None and setting.env in environ:
+            raw, source = environ[setting.env], setting.env
+        if raw is None:
+            values[setting.name] = setting.default
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{source}: {exc}")
+    if problems:
+        raise SettingsError("invalid settings: " + "; ".join(problems))
+    return values
+
+
+def parse_port_list(text: str) -> tuple[int, ...]:
+    return tuple(_port(part.strip()) for part in text.split(",") if part.strip())
+
+
+def parse_egress_targets(text: str) -> tuple[tuple[str, int, str | None], ...]:
+    """``HOST:PORT[/SNI],...`` as (host, port, sni) triples; IPv6 hosts in brackets."""
+    targets: list[tuple[str, int, str | None]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        address, _, sni = item.partition("/")
+        host, _, port = address.rpartition(":")
+        targets.append((host.strip("[]"), _port(port), sni or None))
+    return tuple(targets)
