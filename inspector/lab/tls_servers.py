@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import os
 import random
@@ -577,6 +578,18 @@ class OpenSSLServer(_ProcessServer):
             argv += ["-dhparam", str(self.dhparam)]
         return argv + list(self.extra_args)
 
+    def expected(self) -> ExpectedTLS:
+        """Truth from this server's own flags (``openssl ciphers -s -V`` per version)."""
+        return openssl_expected(
+            self.pem,
+            self.cipher,
+            versions=_versions_between(self.min_version, self.max_version, _OPENSSL_PROTOCOLS),
+            ciphersuites=self.ciphersuites,
+            server_preference=self.server_preference,
+            groups=self.groups,
+            transport="tls-client-cert-required" if self.verify_client else "tls",
+        )
+
     def start(self) -> None:
         self._spawn(self.argv())
         lines = self._lines()
@@ -737,6 +750,37 @@ class PyOpenSSLServer(_ThreadedServer):
 
         return [str(name) for name in SSL.Connection(self.context(), None).get_cipher_list()]
 
+    def expected(self) -> ExpectedTLS:
+        """Truth from this server's own context: its cipher list (pyOpenSSL) and settings.
+
+        An unset `min_version` counts as TLS 1.2 (OpenSSL's default security level
+        refuses older versions). Suite ids come from ``openssl ciphers -V``.
+        """
+        by_name = {
+            item.name: item
+            for item in openssl_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0", supported_only=False)
+        }
+        by_name.update({item.name: item for item in openssl_ciphers("ALL", version="TLSv1.3")})
+        auth = certificate_auth(self.pem)
+        listed = [by_name[name] for name in self.cipher_names() if name in by_name]
+        versions = _versions_between(
+            self.min_version or "TLSv1.2", self.max_version, _OPENSSL_PROTOCOLS
+        )
+        suites: dict[str, tuple[int, ...]] = {}
+        for version in versions:
+            usable = tuple(
+                item.suite_id
+                for item in listed
+                if _usable(item, auth) and _cipher_usable_at(item, version)
+            )
+            if usable:
+                suites[version] = usable
+        ecdhe = any(item.name.startswith("ECDHE-") for item in listed)
+        transport = "tls-client-cert-required" if self.client_ca else "tls"
+        return ExpectedTLS(
+            suites, self.server_preference, _expected_groups(self.groups, suites, ecdhe), transport
+        )
+
     def start(self) -> None:
         self.context()
         super().start()
@@ -845,6 +889,16 @@ class TlsliteServer(_ThreadedServer):
         suites = CipherSuite.filterForVersion(suites, minVersion=wire, maxVersion=wire)
         return list(CipherSuite.filter_for_certificate(suites, self.certificate_chain()))
 
+    def expected(self) -> ExpectedTLS:
+        """Truth from tlslite's own suite tables for these settings; tlslite imposes its order."""
+        suites = {
+            version: tuple(ids) for version in _TLSLITE_VERSIONS if (ids := self.suite_ids(version))
+        }
+        groups: frozenset[str] | None = (
+            None if set(self.key_exchange_names) - {"rsa"} else frozenset()
+        )
+        return ExpectedTLS(suites, True, groups)
+
     def start(self) -> None:
         from tlslite import parsePEMKey
 
@@ -919,6 +973,21 @@ class PostgresServer(_ProcessServer):
         self.ecdh_curve = ecdh_curve
         self.host = host
         self._workdir: Path | None = None
+
+    def expected(self) -> ExpectedTLS:
+        """Truth from ``ssl_ciphers`` / ``ssl_*_protocol_version`` / ``ssl_ecdh_curve``.
+
+        PostgreSQL links the system OpenSSL, so ``openssl ciphers`` speaks for it;
+        TLS 1.3 uses OpenSSL's default suites (no setting before PostgreSQL 18).
+        """
+        return openssl_expected(
+            self.pem,
+            self.ssl_ciphers,
+            versions=_versions_between(self.min_version, self.max_version, _OPENSSL_PROTOCOLS),
+            server_preference=self.prefer_server_ciphers,
+            groups=self.ecdh_curve,
+            transport="starttls-postgres",
+        )
 
     @staticmethod
     def _run_as() -> str | None:
@@ -1043,6 +1112,24 @@ class NginxServer(_ProcessServer):
         self.ssl_ecdh_curve = ssl_ecdh_curve
         self.host = host
         self._workdir: Path | None = None
+
+    def expected(self) -> ExpectedTLS:
+        """Truth from ``ssl_protocols`` / ``ssl_ciphers`` / ``ssl_ecdh_curve`` (system OpenSSL)."""
+        names = {
+            "TLSv1": "TLSv1.0",
+            "TLSv1.1": "TLSv1.1",
+            "TLSv1.2": "TLSv1.2",
+            "TLSv1.3": "TLSv1.3",
+        }
+        versions = [names[item] for item in self.ssl_protocols.split() if item in names]
+        curve = self.ssl_ecdh_curve if self.ssl_ecdh_curve not in (None, "auto") else None
+        return openssl_expected(
+            self.pem,
+            self.ssl_ciphers,
+            versions=versions,
+            server_preference=self.prefer_server_ciphers,
+            groups=curve,
+        )
 
     def config(self, port: int, workdir: Path) -> str:
         listen = f"[{self.host}]:{port}" if ":" in self.host else f"{self.host}:{port}"
@@ -1186,3 +1273,254 @@ class CountingProxy(LoopbackServer):
         if self._thread is not None:
             self._thread.join(10)
         self._loop = self._server = None
+
+
+# --------------------------------------------------------------------------- truth
+#
+# What each server must be found to accept, derived from its own configuration
+# with tools outside the prober: the `openssl ciphers` command, tlslite's own
+# suite tables, pyOpenSSL's cipher list, and the IANA registry CSVs read
+# directly (never through agent.tls.reference).
+
+#: OpenSSL's group names that differ from IANA's.
+OPENSSL_GROUP_ALIASES: dict[str, str] = {
+    "P-256": "secp256r1",
+    "prime256v1": "secp256r1",
+    "P-384": "secp384r1",
+    "P-521": "secp521r1",
+    "X25519": "x25519",
+    "X448": "x448",
+}
+
+#: Groups that exist only for TLS 1.3 key shares (never in a TLS 1.2 ECDHE exchange).
+_TLS13_ONLY_GROUP_MARKERS = ("MLKEM", "ffdhe")
+
+_OPENSSL_VERSION_FLAGS = {
+    "TLSv1.0": "-tls1",
+    "TLSv1.1": "-tls1_1",
+    "TLSv1.2": "-tls1_2",
+    "TLSv1.3": "-tls1_3",
+}
+_OPENSSL_PROTOCOLS = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_ALL_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+def iana_registry_dir(start: Path | None = None) -> Path | None:
+    """The folder of the IANA CSVs (``shared/data/iana`` beside the repository), or None.
+
+    ``CRYPTOSCOPE_IANA_DIR`` overrides the search.
+    """
+    override = os.environ.get("CRYPTOSCOPE_IANA_DIR")
+    if override:
+        return Path(override) if Path(override, "tls-parameters-4.csv").exists() else None
+    here = (start or Path(__file__)).resolve()
+    for parent in here.parents:
+        candidate = parent / "shared" / "data" / "iana"
+        if (candidate / "tls-parameters-4.csv").exists():
+            return candidate
+    return None
+
+
+def read_iana_cipher_suites(csv_path: Path) -> dict[int, str]:
+    """Suite id → IANA name, for every single-code-point assigned row of tls-parameters-4.csv."""
+    import csv
+
+    table: dict[int, str] = {}
+    with csv_path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            value, name = row["Value"], row["Description"].strip()
+            match = re.fullmatch(r"0x([0-9A-Fa-f]{2}),0x([0-9A-Fa-f]{2})", value)
+            if not match or name in {"Unassigned", "Reserved"} or not name.startswith("TLS_"):
+                continue
+            table[int(match.group(1) + match.group(2), 16)] = name
+    return table
+
+
+def read_iana_groups(csv_path: Path) -> dict[int, str]:
+    """Group id → IANA name, for every single-value assigned row of tls-parameters-8.csv."""
+    import csv
+
+    table: dict[int, str] = {}
+    with csv_path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            value, name = row["Value"], row["Description"].strip()
+            if value.isdigit() and name not in {"Unassigned", "Reserved"}:
+                table[int(value)] = name
+    return table
+
+
+def iana_group_name(openssl_name: str) -> str:
+    """IANA spelling of an OpenSSL group name (``P-256`` → ``secp256r1``)."""
+    return OPENSSL_GROUP_ALIASES.get(openssl_name, openssl_name)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpenSSLCipher:
+    """One line of ``openssl ciphers -V``."""
+
+    suite_id: int
+    name: str  # OpenSSL's name
+    auth: str  # Au= column: RSA, ECDSA, DSS, PSK, None, any, ...
+    since: str = ""  # oldest protocol that can use it: SSLv3, TLSv1, TLSv1.2, TLSv1.3
+
+
+def openssl_ciphers(
+    cipher: str,
+    *,
+    version: str | None = None,
+    ciphersuites: str | None = None,
+    supported_only: bool = True,
+) -> list[OpenSSLCipher]:
+    """``openssl ciphers [-s] -V [-<version>] [-ciphersuites X] CIPHER``, parsed, in printed order."""
+    binary = openssl_binary()
+    if binary is None:
+        raise LabServerError("the openssl command is not installed")
+    argv = [binary, "ciphers"] + (["-s"] if supported_only else []) + ["-V"]
+    if version is not None:
+        argv.append(_OPENSSL_VERSION_FLAGS[version])
+    if ciphersuites is not None:
+        argv += ["-ciphersuites", ciphersuites]
+    argv.append(cipher)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        # "no cipher match" is an empty list, not an error of ours.
+        if "no cipher match" in done.stderr or not done.stderr.strip():
+            return []
+        raise LabServerError(f"openssl ciphers failed: {done.stderr.strip()}")
+    found = []
+    for line in done.stdout.splitlines():
+        match = re.match(
+            r"\s*0x([0-9A-F]{2}),0x([0-9A-F]{2}) - (\S+)\s+(\S+)\s+Kx=\S+\s+Au=(\S+)", line
+        )
+        if match:
+            suite_id = int(match.group(1) + match.group(2), 16)
+            found.append(OpenSSLCipher(suite_id, match.group(3), match.group(5), match.group(4)))
+    return found
+
+
+def certificate_auth(pem: PemFiles) -> str:
+    """The ``Au=`` value of suites a server with this leaf can use (RSA, ECDSA, …)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+    key = x509.load_pem_x509_certificate(pem.cert.read_bytes()).public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "ECDSA"
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSS"
+    return "ECDSA"  # EdDSA leaves sign with the ECDSA suites in TLS 1.2
+
+
+def _usable(cipher: OpenSSLCipher, auth: str) -> bool:
+    return cipher.auth in {auth, "any", "None"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExpectedTLS:
+    """What a correct scan of a TLS server reports, from the server's own configuration."""
+
+    #: Accepted versions only (PROTOCOL_NAMES spelling) → suite ids; in the server's
+    #: preference order when `server_preference`, else in no particular order.
+    suites: dict[str, tuple[int, ...]]
+    server_preference: bool
+    #: IANA group names the server accepts (union over versions); None: not derived.
+    groups: frozenset[str] | None = None
+    #: The Transport value the scan must classify the port as.
+    transport: str = "tls"
+
+    @property
+    def accepted_protocols(self) -> tuple[str, ...]:
+        return tuple(name for name in _ALL_PROTOCOLS if name in self.suites)
+
+    @property
+    def rejected_protocols(self) -> tuple[str, ...]:
+        return tuple(name for name in _ALL_PROTOCOLS if name not in self.suites)
+
+    def suite_names(self, version: str, iana: dict[int, str]) -> tuple[str, ...]:
+        """IANA names of the suites accepted at `version`, in order."""
+        return tuple(iana[suite_id] for suite_id in self.suites.get(version, ()))
+
+
+def _versions_between(low: str | None, high: str | None, available: Sequence[str]) -> list[str]:
+    names = list(available)
+    lo = names.index(low) if low in names else 0
+    hi = names.index(high) if high in names else len(names) - 1
+    return names[lo : hi + 1]
+
+
+def _openssl_expected_suites(
+    pem: PemFiles,
+    cipher: str,
+    ciphersuites: str | None,
+    versions: Sequence[str],
+) -> dict[str, tuple[int, ...]]:
+    auth = certificate_auth(pem)
+    suites: dict[str, tuple[int, ...]] = {}
+    for version in versions:
+        listed = openssl_ciphers(cipher, version=version, ciphersuites=ciphersuites)
+        ids = tuple(item.suite_id for item in listed if _usable(item, auth))
+        if version == "TLSv1.3":
+            ids = tuple(item for item in ids if item >> 8 == 0x13)
+        else:
+            ids = tuple(item for item in ids if item >> 8 != 0x13)
+        if ids:
+            suites[version] = ids
+    return suites
+
+
+def _expected_groups(
+    groups: str | None, suites: dict[str, tuple[int, ...]], ecdhe: bool
+) -> frozenset[str] | None:
+    if groups is None:
+        return None
+    names = [iana_group_name(name) for name in re.split(r"[:,\s]+", groups.strip()) if name]
+    found: set[str] = set()
+    if "TLSv1.3" in suites:
+        found.update(names)
+    if ecdhe and any(version != "TLSv1.3" for version in suites):
+        found.update(
+            name for name in names if not any(mark in name for mark in _TLS13_ONLY_GROUP_MARKERS)
+        )
+    return frozenset(found)
+
+
+def _has_ecdhe(cipher: str, versions: Sequence[str]) -> bool:
+    return any(
+        item.name.startswith(("ECDHE-", "AECDH-"))
+        for version in versions
+        if version != "TLSv1.3"
+        for item in openssl_ciphers(cipher, version=version)
+    )
+
+
+def openssl_expected(
+    pem: PemFiles,
+    cipher: str,
+    *,
+    versions: Sequence[str],
+    ciphersuites: str | None = None,
+    server_preference: bool,
+    groups: str | None = None,
+    transport: str = "tls",
+) -> ExpectedTLS:
+    """Truth for a server built on the system OpenSSL (s_server, PostgreSQL, nginx).
+
+    `versions` are the protocol versions the server enables; a version with no
+    usable suite is one the server rejects.
+    """
+    suites = _openssl_expected_suites(pem, cipher, ciphersuites, versions)
+    ecdhe = _has_ecdhe(cipher, [version for version in versions if version in suites])
+    return ExpectedTLS(
+        suites, server_preference, _expected_groups(groups, suites, ecdhe), transport
+    )
+
+
+_SINCE_ORDER = {"SSLv3": 0, "TLSv1": 1, "TLSv1.0": 1, "TLSv1.1": 2, "TLSv1.2": 3, "TLSv1.3": 4}
+
+
+def _cipher_usable_at(cipher: OpenSSLCipher, version: str) -> bool:
+    if version == "TLSv1.3" or cipher.since == "TLSv1.3":
+        return version == "TLSv1.3" and cipher.since == "TLSv1.3"
+    return _SINCE_ORDER.get(cipher.since, 0) <= _SINCE_ORDER[version]
