@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -259,41 +260,34 @@ def _classify_der(
 
 def classify_content(path: str, data: bytes, *, mode: int, hasher: KeyedHasher) -> FileFacts:
     """Facts about one file's content. Never raises for odd content; never keeps the bytes."""
-    common = {
-        "path": path,
-        "mode": mode & 0o7777,
-        "size": len(data),
-        "keyed_hash": hasher.digest(data),
-    }
+    keyed_hash = hasher.digest(data)
+
+    def facts(kind: ContentKind, **extra: Any) -> FileFacts:
+        return FileFacts(
+            path=path, kind=kind, mode=mode & 0o7777, size=len(data), keyed_hash=keyed_hash, **extra
+        )
+
     if not data.strip():
-        return FileFacts(kind=ContentKind.EMPTY, **common)  # type: ignore[arg-type]
+        return facts(ContentKind.EMPTY)
     pem = _classify_pem(data) if b"-----BEGIN " in data else None
     if pem is not None:
         kind, certs, private, public, error = pem
-        return FileFacts(
-            kind=kind,
-            certificates=certs,
-            private_keys=private,
-            public_keys=public,
-            error=error,
-            **common,  # type: ignore[arg-type]
+        return facts(
+            kind, certificates=certs, private_keys=private, public_keys=public, error=error
         )
     for encoding, der in (("der", data), ("base64", _decode_base64_text(data))):
         if der is not None and _looks_like_pfx(der):
             protected, certs_x509, private, error = _pfx_facts(der)
-            return FileFacts(
-                kind=ContentKind.PFX,
+            return facts(
+                ContentKind.PFX,
                 certificates=_certificate_infos(certs_x509),
                 private_keys=private,
                 pfx_encoding=encoding,
                 pfx_password_protected=protected,
                 error=error,
-                **common,  # type: ignore[arg-type]
             )
     der_kind = _classify_der(data)
     if der_kind is not None:
         kind, certs, private, public = der_kind
-        return FileFacts(
-            kind=kind, certificates=certs, private_keys=private, public_keys=public, **common
-        )  # type: ignore[arg-type]
-    return FileFacts(kind=ContentKind.OPAQUE, **common)  # type: ignore[arg-type]
+        return facts(kind, certificates=certs, private_keys=private, public_keys=public)
+    return facts(ContentKind.OPAQUE)

@@ -129,7 +129,7 @@ def pfx_bytes(leaf: Issued, chain: tuple[Issued, ...] = (), password: bytes | No
         leaf.key,
         leaf.certificate,
         [item.certificate for item in chain] or None,
-        encryption,  # type: ignore[arg-type]
+        encryption,
     )
 
 
