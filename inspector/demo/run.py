@@ -1,0 +1,193 @@
+"""``cryptoscope demo``: start the fictional cluster on loopback, run one agent cycle, show the result.
+
+The steps, each with a progress line:
+
+1. work directory and the demo CA;
+2. a real loopback server behind every pod port;
+3. the loopback Key Vault, and the CSI mounts laid out as the kubelet lays them out;
+4. the test Kubernetes API server, loaded with the cluster's manifests;
+5. one agent cycle (``cryptoscope agent --once``, a child process configured
+   through its environment exactly as the Helm chart configures it);
+6. reports and a verified evidence export;
+7. everything stopped;
+8. the TUI on the database, or (``--no-tui``) a summary and the paths.
+
+Everything started in steps 2–5 is held by one :class:`contextlib.ExitStack`;
+SIGINT and SIGTERM unwind it (:mod:`inspector.demo.lifecycle`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TextIO
+
+from inspector.demo import agent_cycle, backends, cluster, evidence, manifests, summary, vault
+from inspector.demo.lifecycle import (
+    Interrupted,
+    Progress,
+    StepFailed,
+    signals_ignored,
+    signals_raise,
+)
+from inspector.demo.state import DemoState
+
+STEPS = 8
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DemoOptions:
+    workdir: Path | None = None
+    tui: bool = True
+    #: Seconds the agent cycle may take before the demo gives up on it.
+    agent_timeout: float = 240.0
+
+
+def _workdir(requested: Path | None) -> Path:
+    if requested is None:
+        return Path(tempfile.mkdtemp(prefix="cryptoscope-demo-"))
+    requested.mkdir(parents=True, exist_ok=True)
+    return requested.resolve()
+
+
+def _start_servers(
+    stack: contextlib.ExitStack, keys: backends.DemoPKI, state: DemoState, progress: Progress
+) -> dict[tuple[str, str, str], int]:
+    ports: dict[tuple[str, str, str], int] = {}
+    for item in cluster.WORKLOADS:
+        for port in item.ports:
+            label = f"{item.namespace}/{item.name}:{port.name}"
+            try:
+                server = backends.start_backend(port.backend, item, keys)
+            except backends.BackendUnavailable as exc:
+                progress.skipped(f"{label} ({port.backend}): {exc}")
+                state.skipped.append(f"{label}: {exc}")
+                continue
+            stack.callback(server.stop)
+            ports[(item.namespace, item.name, port.name)] = server.port
+            state.endpoints[f"{item.namespace}/{item.name}/{port.name}"] = server.address
+            progress.note(f"{label:<38} {server.address:<22} {port.backend}")
+    return ports
+
+
+def _start_cluster(
+    stack: contextlib.ExitStack, workdir: Path, state: DemoState, progress: Progress
+) -> agent_cycle.ClusterHandles:
+    progress.start("Starting a loopback server behind every pod port")
+    keys = backends.make_pki(workdir / "pki")
+    state.files["ca"] = str(keys.ca_file)
+    ports = _start_servers(stack, keys, state, progress)
+    if not ports:
+        raise StepFailed("no server could start on 127.0.0.0/8")
+    progress.ok(
+        f"{len(ports)} servers on {len({addr.rsplit(':', 1)[0] for addr in state.endpoints.values()})} pod addresses"
+    )
+    state.save("servers")
+
+    progress.start("Starting the loopback Key Vault and laying out the CSI mounts")
+    from inspector.lab.keyvault import FakeKeyVault
+
+    kubelet_pods = workdir / "kubelet" / "pods"
+    planned = vault.plan(keys.ca)
+    key_vault = FakeKeyVault(tenant=cluster.TENANT_ID, client_id=cluster.WORKLOAD_CLIENT_ID)
+    vault.fill_vault(key_vault, planned)
+    key_vault.start()
+    stack.callback(key_vault.stop)
+    state.services["keyvault"] = key_vault.url
+    mounts = vault.write_mounts(kubelet_pods, planned)
+    state.files["kubelet_pods_dir"] = str(kubelet_pods)
+    progress.ok(
+        f"vault {cluster.VAULT_NAME} at {key_vault.url} with {len(planned)} objects; "
+        f"{len(mounts)} CSI volumes under {kubelet_pods}"
+    )
+    state.save("vault")
+
+    progress.start("Starting the test Kubernetes API server with the cluster's manifests")
+    from inspector.lab.kube_api import KubeAPIServer
+
+    objects = manifests.render(
+        cluster.WORKLOADS,
+        manifests.Placement(
+            ports=ports,
+            mounted_versions=vault.mounted_versions(planned),
+            pinned_versions=vault.pinned_versions(planned),
+            kubelet_pods_dir=kubelet_pods,
+        ),
+    )
+    api = KubeAPIServer()
+    for obj in objects:
+        api.apply(obj)
+    api.start()
+    stack.callback(api.stop)
+    state.services["kubernetes"] = api.url
+    manifest = manifests.write_manifest(objects, workdir / "cluster.yaml")
+    kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", context="cryptoscope-demo")
+    state.files["manifests"] = str(manifest)
+    state.files["kubeconfig"] = str(kubeconfig)
+    namespaces = ", ".join(f"{ns.name} ({ns.scope})" for ns in cluster.NAMESPACES)
+    progress.ok(f"{api.url}: {len(objects)} objects; namespaces {namespaces}")
+    state.save("api")
+    return agent_cycle.ClusterHandles(
+        kubeconfig=kubeconfig,
+        ca_file=keys.ca_file,
+        kubelet_pods_dir=kubelet_pods,
+        key_vault=key_vault,
+    )
+
+
+def run_demo(options: DemoOptions, stream: TextIO | None = None) -> int:
+    out = stream or sys.stdout
+    progress = Progress(STEPS, out)
+    progress.start("Preparing the work directory")
+    workdir = _workdir(options.workdir)
+    state = DemoState(workdir)
+    db = workdir / "cryptoscope.db"
+    state.files["database"] = str(db)
+    state.save("starting")
+    progress.ok(str(workdir))
+    started = time.monotonic()
+    outcome = 0
+    cycle: agent_cycle.CycleResult | None = None
+    stack = contextlib.ExitStack()
+    try:
+        with signals_raise():
+            try:
+                handles = _start_cluster(stack, workdir, state, progress)
+                cycle = agent_cycle.run(
+                    handles, db, workdir, state, progress, options.agent_timeout
+                )
+                if cycle.ok:
+                    evidence.write(db, workdir, state, progress)
+            finally:
+                progress.start("Stopping everything the demo started")
+                with signals_ignored():
+                    stack.close()
+                state.save("stopped")
+                progress.ok(f"{len(state.endpoints)} servers, Key Vault and API server stopped")
+    except Interrupted as exc:
+        progress.line(f"interrupted by {exc}: everything the demo started has been stopped")
+        state.save("interrupted")
+        return exc.exit_code
+    except StepFailed as exc:
+        progress.failed(str(exc))
+        state.save("failed")
+        outcome = 1
+    progress.start("Results" if not options.tui else "Opening the TUI")
+    if cycle is None or not cycle.ok:
+        summary.print_paths(state, out)
+        return outcome or 1
+    if options.tui and summary.tui_available() and sys.stdout.isatty():
+        progress.ok(f"demo took {time.monotonic() - started:.1f} s; quit the TUI with ctrl+q")
+        return summary.open_tui(db)
+    if options.tui:
+        progress.note(
+            "the TUI needs a terminal (and the tui command); printing the summary instead"
+        )
+    summary.print_summary(db, state, out)
+    summary.print_paths(state, out)
+    progress.ok(f"demo took {time.monotonic() - started:.1f} s")
+    return outcome
