@@ -20,7 +20,14 @@ from agent.rules.model import (
     Severity,
     Violation,
 )
-from agent.rules.registry import RULES, evaluate, load_rule_modules, register, rules_for_profile
+from agent.rules.registry import (
+    RULES,
+    evaluate,
+    evaluate_endpoint,
+    load_rule_modules,
+    register,
+    rules_for_profile,
+)
 
 load_rule_modules()
 
@@ -34,6 +41,7 @@ __all__ = [
     "Severity",
     "Violation",
     "evaluate",
+    "evaluate_endpoint",
     "register",
     "rules_for_profile",
 ]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from agent.rules.model import DEFAULT_PROFILE, PROFILES, Finding, Rule, RuleSettings
+from agent.rules.subjects import EndpointSubject
+from agent.tls.model import EndpointScan
 
 #: Every rule by id, in registration order.
 RULES: dict[str, Rule] = {}
@@ -78,3 +81,16 @@ def evaluate(
                 )
             )
     return findings
+
+
+def evaluate_endpoint(
+    scan: EndpointScan,
+    subject_key: str,
+    *,
+    profile: str = DEFAULT_PROFILE,
+    settings: RuleSettings | None = None,
+    now: datetime | None = None,
+) -> list[Finding]:
+    """Findings for one endpoint scan judged at ``now`` (default: the current time)."""
+    subject = EndpointSubject(scan, now or datetime.now(UTC))
+    return evaluate(subject, subject_key, profile=profile, settings=settings)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import UTC, datetime
 
 
 def utc_text(moment: datetime | None = None) -> str:
     """An aware datetime (default: now) as the store writes it: ``2026-11-30T16:40:00Z``."""
-    moment = moment or datetime.now(UTC)
+    return _utc_text(moment or datetime.now(UTC))
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime: the store only takes aware (UTC) times")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -78,6 +78,8 @@ class Store:
         self.db = db
         self.path = path
         self.readonly = readonly
+        #: Certificates upserted in the current batch (sha256 -> seen), to skip repeats.
+        self._certificates_written: dict[str, str] = {}
 
     # ------------------------------------------------------------------ opening
 
@@ -324,9 +326,16 @@ class Store:
     ) -> list[int]:
         """Record many endpoint scans in one transaction (batching is much faster)."""
         ids: list[int] = []
+        self._certificates_written.clear()
         with self._write() as conn:
             for identity, scan in items:
-                ids.append(self._insert_endpoint_scan(conn, run_id, identity, scan))
+                try:
+                    ids.append(self._insert_endpoint_scan(conn, run_id, identity, scan))
+                except sqlite3.IntegrityError as exc:
+                    raise StoreError(
+                        f"cannot record {identity.subject_key} in run {run_id}: {exc}"
+                        " (unknown run, or this endpoint is already recorded in it)"
+                    ) from exc
         return ids
 
     def _insert_endpoint_scan(
@@ -361,7 +370,9 @@ class Store:
             ),
         ).fetchone()[0]
         for certificate in scan.certificates:
-            self._upsert_certificate(conn, certificate, seen)
+            if self._certificates_written.get(certificate.sha256) != seen:
+                self._upsert_certificate(conn, certificate, seen)
+                self._certificates_written[certificate.sha256] = seen
         chain = scan.chain
         negotiated = scan.negotiated or (None, None, None)
         scan_id = conn.execute(
@@ -517,20 +528,15 @@ class Store:
         waived (the waiver's id is kept); it stays visible either way.
         """
         now = utc_text(seen_at)
-        count = 0
+        finding_ids: list[int] = []
         with self._write() as conn:
             for finding in findings:
-                endpoint_row = (
-                    conn.execute(
-                        "SELECT id FROM endpoints WHERE subject_key = ?", (finding.subject_key,)
-                    ).fetchone()
-                    if finding.subject_type == "endpoint"
-                    else None
-                )
                 finding_id = conn.execute(
                     "INSERT INTO findings (rule_id, severity, requirements, subject_type, subject_key,"
                     " endpoint_id, detail_key, message, remediation, first_seen, last_seen, first_run_id,"
-                    " last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " last_run_id) VALUES (?1, ?2, ?3, ?4, ?5,"
+                    " CASE WHEN ?4 = 'endpoint' THEN (SELECT id FROM endpoints WHERE subject_key = ?5) END,"
+                    " ?6, ?7, ?8, ?9, ?9, ?10, ?10)"
                     " ON CONFLICT (rule_id, subject_key, detail_key) DO UPDATE SET"
                     " severity = excluded.severity, requirements = excluded.requirements,"
                     " message = excluded.message, remediation = excluded.remediation,"
@@ -543,42 +549,42 @@ class Store:
                         ", ".join(finding.requirements),
                         finding.subject_type,
                         finding.subject_key,
-                        endpoint_row[0] if endpoint_row else None,
                         finding.detail_key,
                         _clip(finding.message),
                         finding.remediation,
                         now,
-                        now,
-                        run_id,
                         run_id,
                     ),
                 ).fetchone()[0]
-                conn.execute(
-                    "INSERT OR IGNORE INTO finding_sightings (run_id, finding_id) VALUES (?, ?)",
-                    (run_id, finding_id),
-                )
-                count += 1
-            self._apply_waivers(conn, now, run_id=run_id)
-        return count
+                finding_ids.append(finding_id)
+            conn.executemany(
+                "INSERT OR IGNORE INTO finding_sightings (run_id, finding_id) VALUES (?, ?)",
+                [(run_id, finding_id) for finding_id in finding_ids],
+            )
+            self._apply_waivers(conn, now, finding_ids=finding_ids)
+        return len(finding_ids)
 
-    @staticmethod
-    def _apply_waivers(conn: sqlite3.Connection, now: str, *, run_id: int | None = None) -> None:
-        """Set findings.waived / waiver_id from the waivers active at ``now`` (all findings, or one run's)."""
-        scope = (
-            " WHERE id IN (SELECT finding_id FROM finding_sightings WHERE run_id = :run_id)"
-            if run_id is not None
-            else ""
+    _WAIVER_OF_FINDING = (
+        "SELECT w.id FROM waivers w WHERE w.removed_at IS NULL AND w.expires_at > :now"
+        " AND (w.rule_id = findings.rule_id OR w.rule_id = '*')"
+        " AND findings.subject_key GLOB w.subject_pattern ORDER BY w.expires_at DESC LIMIT 1"
+    )
+
+    @classmethod
+    def _apply_waivers(
+        cls, conn: sqlite3.Connection, now: str, *, finding_ids: Sequence[int] | None = None
+    ) -> None:
+        """Set findings.waived / waiver_id from the waivers active at ``now`` (all, or the given findings)."""
+        update = (
+            f"UPDATE findings SET waiver_id = ({cls._WAIVER_OF_FINDING}),"
+            f" waived = ({cls._WAIVER_OF_FINDING}) IS NOT NULL"
         )
-        params = {"now": now, "run_id": run_id}
-        conn.execute(
-            "UPDATE findings SET waiver_id = ("
-            " SELECT w.id FROM waivers w WHERE w.removed_at IS NULL AND w.expires_at > :now"
-            " AND (w.rule_id = findings.rule_id OR w.rule_id = '*')"
-            " AND findings.subject_key GLOB w.subject_pattern ORDER BY w.expires_at DESC LIMIT 1)"
-            + scope,
-            params,
-        )
-        conn.execute("UPDATE findings SET waived = (waiver_id IS NOT NULL)" + scope, params)
+        if finding_ids is None:
+            conn.execute(update, {"now": now})
+            return
+        if not conn.execute("SELECT 1 FROM waivers LIMIT 1").fetchone():
+            return  # no waiver was ever written: nothing can be waived
+        conn.executemany(update + " WHERE id = :id", [{"now": now, "id": i} for i in finding_ids])
 
     # ------------------------------------------------------------------ waivers
 

@@ -1,0 +1,202 @@
+"""Certificate rules (reference table K*), over the chain an endpoint presents.
+
+Sources: PCI DSS v4.0.1 4.2.1 (valid, not expired, trusted) and 4.2.1.1; PCI
+glossary (RSA 2048, ECC 224); NIST SP 800-131A r2 (no SHA-1/MD5 signatures);
+NIST SP 800-57 Pt 1 (112-bit strength acceptable through 2030); CA/Browser
+Forum baseline requirements (398-day public certificates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+from agent.rules.model import Rule, RuleSettings, Severity, Violation
+from agent.rules.registry import register
+from agent.rules.subjects import EndpointSubject
+from agent.tls.model import CertificateInfo
+
+REQ_CERTS = ("4.2.1", "4.2.1.1")
+
+
+def _label(cert: CertificateInfo, position: int) -> str:
+    role = "leaf" if position == 0 else f"chain[{position}]"
+    return f"{role} {cert.subject} (sha256 {cert.sha256[:16]}…)"
+
+
+def _chain(subject: EndpointSubject) -> Iterator[tuple[int, CertificateInfo]]:
+    yield from enumerate(subject.scan.certificates)
+
+
+def _rsa_small(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    for position, cert in _chain(subject):
+        if cert.key_type in ("RSA", "DSA") and cert.key_bits < 2048:
+            yield Violation(
+                f"{_label(cert, position)}: {cert.key_type} {cert.key_bits}-bit key", cert.sha256
+            )
+
+
+def _ec_small(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    for position, cert in _chain(subject):
+        if cert.key_type == "EC" and cert.key_bits < 224:
+            yield Violation(
+                f"{_label(cert, position)}: EC {cert.key_bits}-bit key ({cert.curve})", cert.sha256
+            )
+
+
+def _strength_112(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    for position, cert in _chain(subject):
+        if (cert.key_type == "RSA" and 2048 <= cert.key_bits < 3072) or (
+            cert.key_type == "EC" and 224 <= cert.key_bits < 256
+        ):
+            yield Violation(
+                f"{_label(cert, position)}: {cert.key_type} {cert.key_bits} gives 112-bit strength,"
+                " disallowed by NIST from 2031",
+                cert.sha256,
+            )
+
+
+def _weak_signature(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    for position, cert in _chain(subject):
+        if cert.self_signed and position > 0:
+            continue  # a root's own signature is not relied on
+        if (cert.signature_hash or "").lower() in ("md5", "sha1"):
+            yield Violation(
+                f"{_label(cert, position)}: signed with {cert.signature_algorithm}", cert.sha256
+            )
+
+
+def _validity(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    for position, cert in _chain(subject):
+        if cert.not_after <= subject.now:
+            yield Violation(
+                f"{_label(cert, position)}: expired {cert.not_after:%Y-%m-%d}", cert.sha256
+            )
+        elif cert.not_before > subject.now:
+            yield Violation(
+                f"{_label(cert, position)}: not valid before {cert.not_before:%Y-%m-%d}",
+                cert.sha256,
+            )
+
+
+def _expiring(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    for position, cert in _chain(subject):
+        left = cert.not_after - subject.now
+        if timedelta(0) < left <= timedelta(days=settings.expiry_warn_days):
+            critical = left <= timedelta(days=settings.expiry_critical_days)
+            yield Violation(
+                f"{_label(cert, position)}: expires {cert.not_after:%Y-%m-%d} ({left.days} days left)",
+                cert.sha256,
+                severity=Severity.HIGH if critical else None,
+            )
+
+
+def _untrusted(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    chain = subject.scan.chain
+    if chain is None or not subject.scan.certificates:
+        return
+    if chain.trusted is False:
+        yield Violation(
+            f"chain does not verify to a trusted CA: {chain.error or 'no reason given'}", "chain"
+        )
+    if chain.hostname_match is False:
+        yield Violation(
+            f"certificate does not match the name {subject.scan.sni or subject.scan.host}",
+            "hostname",
+        )
+
+
+def _long_lived_public(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    chain = subject.scan.chain
+    if (
+        not subject.scan.certificates
+        or chain is None
+        or not chain.trusted
+        or chain.ca_source != "system"
+    ):
+        return
+    leaf = subject.scan.certificates[0]
+    lifetime = (leaf.not_after - leaf.not_before).days
+    if lifetime > 398:
+        yield Violation(
+            f"{_label(leaf, 0)}: public certificate valid for {lifetime} days (> 398)", leaf.sha256
+        )
+
+
+_REPLACE = "Reissue the certificate with an RSA >= 2048 (3072 preferred) or P-256/P-384 key and a SHA-256+ signature."
+
+for rule in (
+    Rule(
+        "K1",
+        "RSA/DSA key below 2048 bits",
+        Severity.HIGH,
+        REQ_CERTS,
+        "PCI glossary; NIST SP 800-131A r2",
+        _REPLACE,
+        _rsa_small,
+    ),
+    Rule(
+        "K2",
+        "EC key below 224 bits",
+        Severity.HIGH,
+        REQ_CERTS,
+        "PCI glossary (ECC 224)",
+        _REPLACE,
+        _ec_small,
+    ),
+    Rule(
+        "K3",
+        "112-bit key strength (plan before 2031)",
+        Severity.INFO,
+        ("4.2.1.1", "12.3.3"),
+        "NIST SP 800-57 Pt 1 r5 (112 bits acceptable through 2030)",
+        "Plan migration to RSA 3072+ or P-256+ before 2031.",
+        _strength_112,
+    ),
+    Rule(
+        "K4",
+        "MD5 or SHA-1 certificate signature",
+        Severity.HIGH,
+        REQ_CERTS,
+        "NIST SP 800-131A r2 (SHA-1 disallowed for signatures)",
+        _REPLACE,
+        _weak_signature,
+    ),
+    Rule(
+        "K5",
+        "Certificate expired or not yet valid",
+        Severity.CRITICAL,
+        REQ_CERTS,
+        "PCI DSS 4.0.1 4.2.1 (certificates valid and not expired)",
+        "Renew and deploy the certificate.",
+        _validity,
+    ),
+    Rule(
+        "K6",
+        "Certificate expires soon",
+        Severity.MEDIUM,
+        REQ_CERTS,
+        "Operational (warn 28 days, critical 14 days by default)",
+        "Renew the certificate (automate rotation, e.g. cert-manager / Key Vault auto-renewal).",
+        _expiring,
+    ),
+    Rule(
+        "K8",
+        "Certificate not trusted or name mismatch",
+        Severity.HIGH,
+        REQ_CERTS,
+        "PCI DSS 4.0.1 4.2.1 (only trusted keys and certificates), testing procedure 4.2.1.d",
+        "Serve a chain issued by a trusted (or documented internal) CA whose SANs cover the name used.",
+        _untrusted,
+    ),
+    Rule(
+        "K9",
+        "Public certificate lifetime above 398 days",
+        Severity.LOW,
+        ("4.2.1",),
+        "CA/Browser Forum baseline requirements (SC-081)",
+        "Reissue with a shorter lifetime; automate renewal.",
+        _long_lived_public,
+    ),
+):
+    register(rule)
