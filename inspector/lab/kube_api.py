@@ -28,6 +28,7 @@ import json
 import re
 import socket
 import ssl
+import string
 import struct
 import tempfile
 import threading
@@ -41,6 +42,9 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from inspector.lab import pki
+
+#: YAML fixtures shipped with the lab (the demo and the tests load them).
+MANIFESTS_DIR = Path(__file__).with_name("manifests")
 
 Obj = dict[str, Any]
 
@@ -401,9 +405,14 @@ class KubeAPIServer:
             found = self._objects.get(key)
             return copy.deepcopy(found) if found else None
 
-    def load_yaml(self, source: str | Path) -> list[Obj]:
-        """Apply every document of a YAML manifest (a path, or the YAML text); `List` kinds are unpacked."""
+    def load_yaml(self, source: str | Path, variables: Mapping[str, object] | None = None) -> list[Obj]:
+        """Apply every document of a YAML manifest (a path, or the YAML text); `List` kinds are unpacked.
+
+        `variables` fill ``${NAME}`` placeholders first (ports and IPs known only at run time).
+        """
         text = source.read_text() if isinstance(source, Path) else source
+        if variables:
+            text = string.Template(text).safe_substitute({key: str(value) for key, value in variables.items()})
         applied: list[Obj] = []
         for document in yaml.safe_load_all(text):
             if not document:
@@ -417,10 +426,10 @@ class KubeAPIServer:
                 applied.append(self.apply(item))
         return applied
 
-    def load_dir(self, directory: Path) -> list[Obj]:
+    def load_dir(self, directory: Path, variables: Mapping[str, object] | None = None) -> list[Obj]:
         applied: list[Obj] = []
         for path in sorted(directory.glob("*.y*ml")):
-            applied += self.load_yaml(path)
+            applied += self.load_yaml(path, variables)
         return applied
 
     @property
