@@ -1,0 +1,370 @@
+"""A paged, filtered, sorted SQL view in a DataTable: namespaces, workloads, endpoints, secrets, findings, runs.
+
+Only one page (``PAGE_SIZE`` rows) is fetched at a time; moving the cursor near
+the end fetches the next page. Every query runs in a thread worker; the main
+thread only swaps rows in. A refresh re-reads the loaded rows and updates the
+cells in place, keeping the cursor on the same row key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
+
+from inspector.tui import render
+from inspector.tui.filtering import NO_FILTER, CompiledFilter, FilterError, compile_filter
+from inspector.tui.keys import TABLE_BINDINGS
+from inspector.tui.queries import PAGE_SIZE, ListQuery, Page, Scope, fetch_page, iter_rows
+from inspector.tui.saving import SaveError, save_rows
+from inspector.tui.screens.base import CryptoscopeScreen
+from inspector.tui.screens.dialogs import FILTER_HELP, PromptScreen, SaveScreen
+
+#: What enter does on a row: given the screen, the row key and the row's values by column key.
+DrillFn = Callable[["TableScreen", str, dict[str, object]], None]
+
+#: Rows from the end of what is loaded at which the next page is fetched.
+PREFETCH_MARGIN = 20
+
+
+class TableScreen(CryptoscopeScreen):
+    """One :class:`ListQuery` on screen."""
+
+    HELP_TITLE = "Table views"
+    BINDINGS: ClassVar[list[BindingType]] = list(TABLE_BINDINGS)
+    DEFAULT_CSS = """
+    TableScreen #crumbs { height: 1; background: $panel; color: $text; text-style: bold; padding: 0 1; }
+    TableScreen #status { height: 1; color: $text-muted; padding: 0 1; }
+    TableScreen #status.error { color: $error; }
+    TableScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(
+        self,
+        query: ListQuery,
+        *,
+        crumbs: tuple[str, ...],
+        scopes: Sequence[Scope] = (),
+        filter_text: str = "",
+        drill: DrillFn | None = None,
+    ) -> None:
+        super().__init__(crumbs)
+        self.query_spec = query
+        self.scopes = tuple(scopes)
+        self.drill_fn = drill
+        self.filt: CompiledFilter = NO_FILTER
+        self.initial_filter = filter_text
+        self.sort_key: str | None = None
+        self.descending: bool | None = None
+        self.total = 0
+        self.keys: list[str] = []
+        self.values: dict[str, tuple[object, ...]] = {}
+        self.loading_more = False
+        self.loaded_once = False
+        self.error: str | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.crumb_text(), id="crumbs")
+        yield Static("loading…", id="status")
+        table: DataTable[object] = DataTable(id="rows", cursor_type="cell", zebra_stripes=True)
+        yield table
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one("#rows", DataTable)
+
+    def on_mount(self) -> None:
+        for column in self.query_spec.columns:
+            self.table.add_column(column.label, key=column.key)
+        if self.initial_filter:
+            self.apply_filter(self.initial_filter)
+        else:
+            self.reload()
+        self.table.focus()
+
+    # ------------------------------------------------------------------ loading
+
+    def reload(self, *, keep_cursor: bool = False) -> None:
+        """Fetch rows 0..max(PAGE_SIZE, loaded) again (filter, sort or data changed)."""
+        limit = max(PAGE_SIZE, len(self.keys)) if keep_cursor else PAGE_SIZE
+        self._load(offset=0, limit=limit, replace=True, keep_cursor=keep_cursor)
+
+    def refresh_data(self) -> None:
+        self.reload(keep_cursor=True)
+
+    @work(thread=True, exclusive=True, group="table-load", exit_on_error=False)
+    def _load(self, *, offset: int, limit: int, replace: bool, keep_cursor: bool) -> None:
+        worker = get_current_worker()
+        try:
+            with self.connection() as conn:
+                page = fetch_page(
+                    conn,
+                    self.query_spec,
+                    scope=self.scopes,
+                    filt=self.filt,
+                    sort=self.sort_key,
+                    descending=self.descending,
+                    offset=offset,
+                    limit=limit,
+                    total=None if replace else self.total,
+                )
+        except Exception as exc:  # a locked or vanished database must not kill the screen
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._show_error, f"cannot read the database: {exc}")
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._apply_page, page, replace, keep_cursor)
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+        self.loading_more = False
+        status = self.query_one("#status", Static)
+        status.update(message)
+        status.add_class("error")
+
+    def _row_cells(self, values: tuple[object, ...], now: datetime) -> list[Text | str]:
+        return [
+            render.cell(column.kind, value, now)
+            for column, value in zip(self.query_spec.columns, values, strict=True)
+        ]
+
+    def _apply_page(self, page: Page, replace: bool, keep_cursor: bool) -> None:
+        table = self.table
+        now = self.now()
+        self.error = None
+        self.query_one("#status", Static).remove_class("error")
+        self.total = page.total
+        if replace:
+            old_keys = self.keys
+            cursor = table.cursor_coordinate
+            selected = (
+                old_keys[cursor.row] if keep_cursor and 0 <= cursor.row < len(old_keys) else None
+            )
+            new_keys = list(page.keys)
+            with self.app.batch_update():
+                if keep_cursor and new_keys == old_keys:
+                    self._update_in_place(page, now)
+                else:
+                    table.clear()
+                    self.values = {}
+                    for key, values in zip(page.keys, page.rows, strict=True):
+                        self.values[key] = values
+                        table.add_row(*self._row_cells(values, now), key=key)
+                    self.keys = new_keys
+                    if selected is not None and selected in self.values:
+                        table.move_cursor(
+                            row=new_keys.index(selected), column=cursor.column, animate=False
+                        )
+                    elif keep_cursor and new_keys:
+                        table.move_cursor(
+                            row=min(cursor.row, len(new_keys) - 1),
+                            column=cursor.column,
+                            animate=False,
+                        )
+        else:
+            with self.app.batch_update():
+                for key, values in zip(page.keys, page.rows, strict=True):
+                    if key in self.values:
+                        continue
+                    self.values[key] = values
+                    self.keys.append(key)
+                    table.add_row(*self._row_cells(values, now), key=key)
+        self.loading_more = False
+        self.loaded_once = True
+        self._update_status()
+
+    def _update_in_place(self, page: Page, now: datetime) -> None:
+        table = self.table
+        for key, values in zip(page.keys, page.rows, strict=True):
+            old = self.values.get(key)
+            if old == values:
+                continue
+            for column, old_value, value in zip(
+                self.query_spec.columns, old or (), values, strict=False
+            ):
+                if old_value != value:
+                    table.update_cell(key, column.key, render.cell(column.kind, value, now))
+            self.values[key] = values
+
+    def _update_status(self) -> None:
+        parts = [f"{self.query_spec.title}: showing {len(self.keys):,} of {self.total:,}"]
+        if self.filt.active:
+            parts.append(
+                f"filter /{self.filt.text}" + (" (inverted)" if self.filt.inverted else "")
+            )
+        sort = self.sort_key or self.query_spec.default_sort
+        descending = (
+            self.query_spec.default_descending if self.descending is None else self.descending
+        )
+        parts.append(f"sort {sort} {'▼' if descending else '▲'}")
+        self.query_one("#status", Static).update(" · ".join(parts))
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        row = event.coordinate.row
+        if (
+            not self.loading_more
+            and len(self.keys) < self.total
+            and row >= len(self.keys) - PREFETCH_MARGIN
+        ):
+            self.loading_more = True
+            self._load(offset=len(self.keys), limit=PAGE_SIZE, replace=False, keep_cursor=True)
+
+    # ------------------------------------------------------------------ selection helpers
+
+    def selected(self) -> tuple[str, dict[str, object], int] | None:
+        """(row key, values by column key, column index) under the cursor, or None."""
+        if not self.keys:
+            return None
+        coordinate: Coordinate = self.table.cursor_coordinate
+        if not 0 <= coordinate.row < len(self.keys):
+            return None
+        key = self.keys[coordinate.row]
+        values = dict(zip((c.key for c in self.query_spec.columns), self.values[key], strict=True))
+        return key, values, coordinate.column
+
+    # ------------------------------------------------------------------ actions
+
+    def action_filter_prompt(self) -> None:
+        self.app.push_screen(
+            PromptScreen(
+                "/ filter",
+                self.filt.text,
+                hint=FILTER_HELP.splitlines()[0] + "   (! inverts; ? lists all)",
+                placeholder="text, col:value, col>N, !inverts",
+            ),
+            self._filter_entered,
+        )
+
+    def _filter_entered(self, text: str | None) -> None:
+        if text is not None:
+            self.apply_filter(text)
+
+    def apply_filter(self, text: str) -> bool:
+        try:
+            compiled = compile_filter(text, self.query_spec.filterables())
+        except FilterError as exc:
+            self._show_error(f"filter not applied: {exc}")
+            self.notify(str(exc), title="Filter", severity="error")
+            return False
+        self.filt = compiled
+        self.reload()
+        return True
+
+    def action_back(self) -> None:
+        if self.filt.active:
+            self.filt = NO_FILTER
+            self.reload()
+            return
+        super().action_back()
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        event.stop()
+        self.action_drill()
+
+    def action_drill(self) -> None:
+        picked = self.selected()
+        if picked is None or self.drill_fn is None:
+            if self.drill_fn is None:
+                self.notify("Nothing to open from this view.", timeout=2)
+            return
+        key, values, _ = picked
+        self.drill_fn(self, key, values)
+
+    def action_copy_cell(self) -> None:
+        picked = self.selected()
+        if picked is None:
+            return
+        _, values, column_index = picked
+        column = self.query_spec.columns[column_index]
+        self.copy_text(render.plain(values[column.key]), column.label.lower())
+
+    def action_copy_row(self) -> None:
+        picked = self.selected()
+        if picked is None:
+            return
+        _, values, _ = picked
+        self.copy_text("\t".join(render.plain(v) for v in values.values()), "row")
+
+    def _sort_by(self, key: str) -> None:
+        if not self.query_spec.column(key).sortable:
+            self.notify(
+                f"{self.query_spec.column(key).label} cannot be sorted (computed per row).",
+                timeout=3,
+            )
+            return
+        current = self.sort_key or self.query_spec.default_sort
+        if key == current:
+            default_desc = self.query_spec.default_descending
+            self.descending = not (default_desc if self.descending is None else self.descending)
+        else:
+            self.sort_key, self.descending = key, False
+        self.reload()
+
+    def action_sort_column(self) -> None:
+        column_index = self.table.cursor_coordinate.column
+        self._sort_by(self.query_spec.columns[column_index].key)
+
+    def action_sort_name(self) -> None:
+        self._sort_by(self.query_spec.columns[0].key)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self._sort_by(str(event.column_key.value))
+
+    def action_save_view(self) -> None:
+        stamp = self.now().strftime("%Y%m%d-%H%M%S")
+        default = str(
+            Path(self.cs_app.save_dir) / f"cryptoscope-{self.query_spec.name}-{stamp}.csv"
+        )
+        self.app.push_screen(
+            SaveScreen(default, f"{self.query_spec.title} ({self.total:,} rows)"), self._save_to
+        )
+
+    def _save_to(self, path: str | None) -> None:
+        if path:
+            self._save(Path(path).expanduser())
+
+    @work(thread=True, exclusive=True, group="table-save", exit_on_error=False)
+    def _save(self, path: Path) -> None:
+        meta = {
+            "view": self.query_spec.name,
+            "scope": [s.label for s in self.scopes],
+            "filter": self.filt.text,
+            "database": str(self.cs_app.db_path),
+            "saved_at": self.now().isoformat(),
+        }
+        try:
+            with self.connection() as conn:
+                rows = iter_rows(
+                    conn,
+                    self.query_spec,
+                    scope=self.scopes,
+                    filt=self.filt,
+                    sort=self.sort_key,
+                    descending=self.descending,
+                )
+                count = save_rows(path, [c.key for c in self.query_spec.columns], rows, meta=meta)
+        except (SaveError, OSError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Save", severity="error")
+            return
+        except Exception as exc:
+            self.app.call_from_thread(
+                self.notify, f"cannot read the database: {exc}", title="Save", severity="error"
+            )
+            return
+        self.app.call_from_thread(
+            self.notify, f"Saved {count:,} rows to {path}", title="Save", timeout=5
+        )
+        self.app.call_from_thread(self.cs_app.record_saved, path)
