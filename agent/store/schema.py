@@ -309,3 +309,22 @@ LEFT JOIN waivers w ON w.id = (
 WHERE f.resolved_at IS NULL
 """,
     )
+
+
+@MIGRATIONS()
+def m0002_iana_suite_details(db: Database) -> None:
+    """IANA suite mode, forward secrecy, export flag, OpenSSL name and strength label (for the 12.3.3 inventory)."""
+    _script(
+        db,
+        """
+ALTER TABLE iana_cipher_suites ADD COLUMN openssl_name TEXT;
+ALTER TABLE iana_cipher_suites ADD COLUMN mode TEXT;
+ALTER TABLE iana_cipher_suites ADD COLUMN forward_secrecy INTEGER;
+ALTER TABLE iana_cipher_suites ADD COLUMN export INTEGER;
+ALTER TABLE iana_cipher_suites ADD COLUMN strength TEXT;
+ALTER TABLE iana_cipher_suites ADD COLUMN strength_reason TEXT;
+ALTER TABLE iana_groups ADD COLUMN obsolete INTEGER NOT NULL DEFAULT 0;
+DELETE FROM iana_cipher_suites;
+DELETE FROM iana_groups
+""",
+    )
