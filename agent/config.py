@@ -188,3 +188,23 @@ def parse_egress_targets(text: str) -> tuple[tuple[str, int, str | None], ...]:
         host, _, port = address.rpartition(":")
         targets.append((host.strip("[]"), _port(port), sni or None))
     return tuple(targets)
+
+
+#: The resolved settings as one frozen object: attribute per setting name (``settings.scan_interval``).
+AgentSettings = dataclasses.make_dataclass(
+    "AgentSettings",
+    [(setting.name, Any, dataclasses.field(default=setting.default)) for setting in SETTINGS],
+    frozen=True,
+    slots=True,
+)
+
+
+def load_settings(flags: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None) -> Any:
+    """:class:`AgentSettings` from flags (text), then the environment, then defaults; raises SettingsError."""
+    import os
+
+    return AgentSettings(**resolve(flags or {}, os.environ if environ is None else environ))
+
+
+#: Public name of the boolean parser (the CLI gives boolean settings an optional value).
+parse_bool = _bool
