@@ -120,10 +120,8 @@ name rendered here against the table. Argument: dict "root" $ "mode" <mode>.
 {{- /* YAML numbers arrive as float64: print whole ones as integers, never 1e+06. */}}
 {{- $text = int64 $value | toString }}
 {{- end }}
-{{- if ne $text "" }}
 - name: {{ printf "CRYPTOSCOPE_%s" (snakecase $key | upper) }}
   value: {{ $text | quote }}
-{{- end }}
 {{- end }}
 {{- if include "cryptoscope.hasCaBundle" $root }}
 - name: CRYPTOSCOPE_CA_FILE
