@@ -182,7 +182,7 @@ def run_demo(options: DemoOptions, stream: TextIO | None = None) -> int:
         return outcome or 1
     if options.tui and summary.tui_available() and sys.stdout.isatty():
         progress.ok(f"demo took {time.monotonic() - started:.1f} s; quit the TUI with ctrl+q")
-        return summary.open_tui(db)
+        return summary.open_tui(db, workdir)
     if options.tui:
         progress.note(
             "the TUI needs a terminal (and the tui command); printing the summary instead"

@@ -124,7 +124,8 @@ def tui_available() -> bool:
     return "tui" in available_commands()
 
 
-def open_tui(db: Path) -> int:
+def open_tui(db: Path, save_dir: Path) -> int:
+    """The real ``cryptoscope tui`` on the demo's database; ctrl+s and e save into the work directory."""
     from inspector.cli import main
 
-    return main(["tui", str(db)])
+    return main(["tui", str(db), "--save-dir", str(save_dir)])
