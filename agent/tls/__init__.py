@@ -6,7 +6,7 @@ Public API (see the modules for details)::
     result = await scan_endpoint(Target("127.0.0.1", 8443), ScanOptions())
     results = await scan_endpoints([...], ScanOptions(concurrency=64))
 
-The implementation lands in the sub-modules; this file only re-exports.
+The implementation lives in the sub-modules; this file only re-exports.
 """
 
 from agent.tls.model import (
@@ -20,6 +20,8 @@ from agent.tls.model import (
     Transport,
     to_json,
 )
+from agent.tls.prober import scan_endpoint, scan_endpoints, scan_sync
+from agent.tls.targets import TargetError, parse_target
 
 __all__ = [
     "PROTOCOL_NAMES",
@@ -29,6 +31,11 @@ __all__ = [
     "ProtocolResult",
     "ScanOptions",
     "Target",
+    "TargetError",
     "Transport",
+    "parse_target",
+    "scan_endpoint",
+    "scan_endpoints",
+    "scan_sync",
     "to_json",
 ]

@@ -1,0 +1,107 @@
+"""What a port speaks: TLS, PostgreSQL STARTTLS, plaintext HTTP, other plaintext, closed, timeout.
+
+The first TLS probe doubles as the classification probe (its reply is handed on to the
+enumeration), so a TLS port costs no extra connection. Other probes run only when the
+port did not answer like TLS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from agent.tls.client_hello import HelloSpec
+from agent.tls.connection import HelloReply, ReplyKind
+from agent.tls.model import Transport
+from agent.tls.probe import POSTGRES_SSL_REQUEST, Probe
+
+HTTP_HEAD = b"HEAD / HTTP/1.0\r\nHost: cryptoscope\r\nUser-Agent: cryptoscope\r\n\r\n"
+
+#: Discovery hints that mean "try PostgreSQL's SSLRequest first".
+POSTGRES_HINTS = frozenset({"postgres", "postgresql", "pg"})
+POSTGRES_PORTS = frozenset({5432})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Classification:
+    transport: Transport
+    #: The reply to the first ClientHello (reusable by the enumeration), when it was TLS.
+    first_reply: HelloReply | None = None
+    reason: str | None = None
+
+
+def _is_tls_answer(reply: HelloReply) -> bool:
+    return reply.kind in (ReplyKind.SERVER_HELLO, ReplyKind.HELLO_RETRY, ReplyKind.ALERT)
+
+
+def _plaintext(first_bytes: bytes) -> Classification:
+    if first_bytes.startswith(b"HTTP/"):
+        return Classification(Transport.PLAINTEXT_HTTP, reason="answered in HTTP")
+    preview = first_bytes[:24].decode("ascii", "replace").strip()
+    return Classification(Transport.PLAINTEXT, reason=f"not TLS; first bytes {preview!r}")
+
+
+async def classify(probe: Probe, first_hello: HelloSpec) -> Classification:
+    """Classify the port, sending `first_hello` as the first TLS probe."""
+    hint = (probe.target.protocol_hint or "").lower()
+    if hint in POSTGRES_HINTS or probe.target.port in POSTGRES_PORTS:
+        found = await _postgres(probe)
+        if found is not None:
+            return (
+                found
+                if found.transport != Transport.STARTTLS_POSTGRES
+                else await _tls_after_postgres(probe, first_hello)
+            )
+    reply = await probe.hello(first_hello, read_key_exchange=True)
+    if _is_tls_answer(reply):
+        return Classification(Transport.TLS, first_reply=reply)
+    if reply.kind == ReplyKind.REFUSED:
+        return Classification(Transport.CLOSED, reason=reply.reason)
+    if reply.kind == ReplyKind.ERROR and reply.first_bytes:
+        return _plaintext(reply.first_bytes)
+    if reply.kind == ReplyKind.ERROR and reply.reason and reply.reason.startswith("connect"):
+        return Classification(Transport.ERROR, reason=reply.reason)
+    if reply.kind == ReplyKind.TIMEOUT and reply.reason == "connect timed out":
+        return Classification(Transport.TIMEOUT, reason=reply.reason)
+    # Closed or silent after a ClientHello: PostgreSQL? HTTP waiting for a request line?
+    quick = min(probe.options.read_timeout, max(1.0, probe.options.read_timeout / 3))
+    if hint not in POSTGRES_HINTS:
+        found = await _postgres(probe, timeout=quick)
+        if found is not None:
+            return (
+                found
+                if found.transport != Transport.STARTTLS_POSTGRES
+                else await _tls_after_postgres(probe, first_hello)
+            )
+    status, answer = await probe.raw(HTTP_HEAD, timeout=quick)
+    if answer:
+        return _plaintext(answer)
+    if reply.kind == ReplyKind.TIMEOUT:
+        return Classification(
+            Transport.TIMEOUT, reason=f"no answer within {probe.options.read_timeout:g}s"
+        )
+    return Classification(Transport.ERROR, reason=reply.reason or f"no answer ({status})")
+
+
+async def _postgres(probe: Probe, timeout: float | None = None) -> Classification | None:
+    status, answer = await probe.raw(
+        POSTGRES_SSL_REQUEST, timeout=timeout or probe.options.read_timeout
+    )
+    if status == "refused":
+        return Classification(Transport.CLOSED, reason="connection refused")
+    if answer[:1] == b"S" and len(answer) == 1:
+        return Classification(Transport.STARTTLS_POSTGRES)
+    if answer[:1] == b"N" and len(answer) == 1:
+        return Classification(
+            Transport.PLAINTEXT, reason="PostgreSQL without TLS (SSLRequest answered N)"
+        )
+    return None
+
+
+async def _tls_after_postgres(probe: Probe, first_hello: HelloSpec) -> Classification:
+    probe.preamble = POSTGRES_SSL_REQUEST
+    reply = await probe.hello(first_hello, read_key_exchange=True)
+    if _is_tls_answer(reply):
+        return Classification(Transport.STARTTLS_POSTGRES, first_reply=reply)
+    return Classification(
+        Transport.ERROR, reason=f"PostgreSQL accepted SSLRequest but not TLS: {reply.reason}"
+    )

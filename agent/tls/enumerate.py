@@ -1,0 +1,299 @@
+"""Enumeration: accepted suites per version, the server's order, and key-exchange groups.
+
+Offer a list, record the server's choice, remove it, repeat: one connection per accepted suite
+plus one rejection per chunk. Lists are chunked so every ClientHello stays small.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from agent.tls import reference
+from agent.tls.client_hello import DEFAULT_GROUPS, HelloSpec
+from agent.tls.connection import HelloReply, ReplyKind
+from agent.tls.probe import Probe
+from agent.tls.wire import SSL2_CIPHERS, VERSIONS
+
+#: Largest number of suites in one ClientHello, and the size we aim the whole record below.
+MAX_SUITES_PER_HELLO = 150
+HELLO_BYTE_BUDGET = 512
+#: Rough size of everything in a TLS <= 1.2 ClientHello record except the suites list.
+_HELLO_OVERHEAD = 200
+
+ALERT_PROTOCOL_VERSION = 70
+ALERT_INAPPROPRIATE_FALLBACK = 86
+
+
+@dataclasses.dataclass
+class VersionOutcome:
+    version: str
+    accepted: bool = False
+    suites: list[int] = dataclasses.field(default_factory=list)
+    server_preference: bool | None = None
+    error: str | None = None
+    #: Groups the server picked in ServerKeyExchange messages (TLS <= 1.2) while enumerating.
+    groups_seen: list[int] = dataclasses.field(default_factory=list)
+    dh_bits: list[int] = dataclasses.field(default_factory=list)
+    certificates: tuple[bytes, ...] = ()
+    certificate_request: bool = False
+    #: Chunks that contributed accepted suites (more than one: order needs a merge).
+    chunks_with_hits: set[int] = dataclasses.field(default_factory=set)
+
+    @property
+    def suite_names(self) -> tuple[str, ...]:
+        if self.version == "SSLv2":
+            return tuple(SSL2_CIPHERS.get(kind, f"SSL_CK_0x{kind:06X}") for kind in self.suites)
+        return tuple(reference.suite_name(suite) for suite in self.suites)
+
+
+def candidate_suites(version: str) -> list[int]:
+    """Suites to offer for `version`, the ones current OpenSSL builds know first."""
+    suites = reference.suites_for_version(version)
+    known = [s.id for s in suites if s.openssl_name_source == "openssl"]
+    rest = [s.id for s in suites if s.openssl_name_source != "openssl"]
+    return known + rest
+
+
+def chunked(items: Sequence[int], limit: int = MAX_SUITES_PER_HELLO) -> list[list[int]]:
+    """Split into the fewest chunks under the limit, balanced in size."""
+    if not items:
+        return []
+    limit = max(1, min(limit, (HELLO_BYTE_BUDGET - _HELLO_OVERHEAD) // 2))
+    count = -(-len(items) // limit)
+    size = -(-len(items) // count)
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _spec(probe: Probe, version: str, suites: Sequence[int], **extra: object) -> HelloSpec:
+    if version == "TLSv1.3":
+        extra.setdefault("key_share_groups", (29,))
+    else:  # every curve, so that a server with an unusual one still accepts its ECDHE suites
+        extra.setdefault("groups", LEGACY_HELLO_GROUPS)
+    return HelloSpec(version, tuple(suites), probe.server_name, **extra)  # type: ignore[arg-type]
+
+
+def first_hello(probe: Probe) -> HelloSpec:
+    """The first probe of an endpoint: TLS 1.2, first chunk (also classifies the port)."""
+    return _spec(probe, "TLSv1.2", chunked(candidate_suites("TLSv1.2"))[0])
+
+
+def _chosen(reply: HelloReply, version: str) -> tuple[str, int | None]:
+    """("accept", suite) | ("wrong-version", None) | ("version", None) | ("rejected", None) | ("error", None)."""
+    if (
+        reply.kind in (ReplyKind.SERVER_HELLO, ReplyKind.HELLO_RETRY)
+        and reply.server_hello is not None
+    ):
+        if reply.server_hello.version != VERSIONS[version]:
+            return "wrong-version", None
+        return "accept", reply.server_hello.cipher_suite
+    if reply.kind == ReplyKind.ALERT:
+        if reply.alert is not None and reply.alert.description == ALERT_PROTOCOL_VERSION:
+            return "version", None
+        return "rejected", None
+    if reply.kind == ReplyKind.CLOSED:
+        return "rejected", None
+    return "error", None
+
+
+def _describe(reply: HelloReply) -> str:
+    if reply.alert is not None:
+        return f"alert {reply.alert.name}"
+    return reply.reason or reply.kind.value
+
+
+async def enumerate_version(
+    probe: Probe, version: str, first_reply: HelloReply | None = None
+) -> VersionOutcome:
+    """Accepted suites of `version` and whether the server imposes its order."""
+    outcome = VersionOutcome(version)
+    if version == "SSLv2":
+        return await _enumerate_ssl2(probe, outcome)
+    chunks = chunked(candidate_suites(version))
+    pending_first = first_reply
+    for index, chunk in enumerate(chunks):
+        remaining = list(chunk)
+        while remaining:
+            if pending_first is not None and index == 0 and remaining == chunk:
+                reply, pending_first = pending_first, None
+            else:
+                reply = await probe.hello(
+                    _spec(probe, version, remaining), read_key_exchange=version != "TLSv1.3"
+                )
+            verdict, suite = _chosen(reply, version)
+            if verdict == "accept":
+                if suite not in remaining:
+                    outcome.error = f"server chose suite 0x{suite or 0:04X} that was not offered"
+                    return _finish(outcome)
+                remaining.remove(suite)
+                outcome.suites.append(suite)
+                outcome.chunks_with_hits.add(index)
+                _note_flight(outcome, reply)
+                continue
+            if verdict in ("version", "wrong-version"):
+                return _finish(outcome)  # the server does not speak this version
+            if verdict == "error":
+                outcome.error = f"{version}: {_describe(reply)}"
+                return _finish(outcome)
+            break  # rejected: nothing left in this chunk
+    outcome = _finish(outcome)
+    if len(outcome.suites) >= 2:
+        await _order(probe, outcome)
+    return outcome
+
+
+def _finish(outcome: VersionOutcome) -> VersionOutcome:
+    outcome.accepted = bool(outcome.suites)
+    return outcome
+
+
+def _note_flight(outcome: VersionOutcome, reply: HelloReply) -> None:
+    params = reply.key_exchange
+    if (
+        params is not None
+        and params.named_group is not None
+        and params.named_group not in outcome.groups_seen
+    ):
+        outcome.groups_seen.append(params.named_group)
+    if params is not None and params.dh_bits:
+        outcome.dh_bits.append(params.dh_bits)
+    if reply.certificates and not outcome.certificates:
+        outcome.certificates = reply.certificates
+    outcome.certificate_request = outcome.certificate_request or reply.certificate_request
+
+
+async def _order(probe: Probe, outcome: VersionOutcome) -> None:
+    """Re-offer the accepted suites reversed: the server's pick tells whose order counts."""
+    reversed_offer = list(reversed(outcome.suites))
+    reply = await probe.hello(_spec(probe, outcome.version, reversed_offer))
+    verdict, suite = _chosen(reply, outcome.version)
+    if verdict != "accept" or suite not in outcome.suites:
+        outcome.server_preference = None
+        return
+    if suite == reversed_offer[0]:
+        outcome.server_preference = False  # follows the client's order
+        return
+    outcome.server_preference = True
+    if len(outcome.chunks_with_hits) > 1:
+        # Choices were made chunk by chunk; rank all accepted suites together.
+        remaining = list(outcome.suites)
+        ranked = [suite]
+        remaining.remove(suite)
+        while len(remaining) > 1:
+            reply = await probe.hello(_spec(probe, outcome.version, remaining))
+            verdict, choice = _chosen(reply, outcome.version)
+            if verdict != "accept" or choice not in remaining:
+                break
+            ranked.append(choice)
+            remaining.remove(choice)
+        outcome.suites = ranked + remaining
+
+
+async def _enumerate_ssl2(probe: Probe, outcome: VersionOutcome) -> VersionOutcome:
+    reply = await probe.ssl2_hello()
+    if reply.kind == ReplyKind.SERVER_HELLO and reply.ssl2 is not None and reply.ssl2.cipher_kinds:
+        outcome.suites = list(reply.ssl2.cipher_kinds)
+        outcome.accepted = True
+    elif reply.kind in (ReplyKind.TIMEOUT, ReplyKind.ERROR):
+        outcome.error = f"SSLv2: {reply.reason}"
+    return outcome
+
+
+# --- groups ----------------------------------------------------------------------------------------
+
+
+def tls13_candidate_groups() -> list[int]:
+    return [g.id for g in reference.named_groups() if g.kind != "explicit"]
+
+
+def tls12_candidate_groups() -> list[int]:
+    """Groups that name an elliptic curve for TLS <= 1.2 ECDHE (RFC 8422)."""
+    return [
+        g.id
+        for g in reference.named_groups()
+        if g.kind in ("ecdhe", "gost", "sm2") and not g.name.endswith("tls13")
+    ]
+
+
+async def enumerate_groups_tls13(
+    probe: Probe, suites: Sequence[int]
+) -> tuple[list[int], str | None]:
+    """Offer every group with no key share: the HelloRetryRequest names the server's pick; remove, repeat."""
+    remaining = tls13_candidate_groups()
+    found: list[int] = []
+    with_share = False
+    while remaining:
+        shares = (remaining[0],) if with_share else ()
+        spec = HelloSpec(
+            "TLSv1.3",
+            tuple(suites),
+            probe.server_name,
+            groups=tuple(remaining),
+            key_share_groups=shares,
+        )
+        reply = await probe.hello(spec)
+        group = reply.server_hello.key_share_group if reply.server_hello is not None else None
+        if reply.kind in (ReplyKind.SERVER_HELLO, ReplyKind.HELLO_RETRY) and group in remaining:
+            found.append(group)
+            remaining.remove(group)
+            continue
+        if reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED) and not found and not with_share:
+            with_share = True  # a server that refuses an empty key_share: send one
+            continue
+        if reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED):
+            return found, None
+        return found, f"TLSv1.3 groups: {_describe(reply)}"
+    return found, None
+
+
+async def enumerate_groups_legacy(
+    probe: Probe, version: str, ecdhe_suites: Sequence[int]
+) -> tuple[list[int], str | None]:
+    """Offer the accepted ECDHE suites with the remaining curves; the ServerKeyExchange names the pick."""
+    remaining = tls12_candidate_groups()
+    found: list[int] = []
+    while remaining:
+        spec = HelloSpec(version, tuple(ecdhe_suites), probe.server_name, groups=tuple(remaining))
+        reply = await probe.hello(spec, read_key_exchange=True)
+        params = reply.key_exchange
+        if (
+            reply.kind == ReplyKind.SERVER_HELLO
+            and params is not None
+            and params.named_group in remaining
+        ):
+            found.append(params.named_group)
+            remaining.remove(params.named_group)
+            continue
+        if reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED):
+            return found, None
+        if reply.kind == ReplyKind.SERVER_HELLO:
+            return (
+                found,
+                None,
+            )  # picked a curve we did not offer, or no ServerKeyExchange: stop here
+        return found, f"{version} groups: {_describe(reply)}"
+    return found, None
+
+
+async def fallback_scsv(
+    probe: Probe, accepted_versions: Sequence[str], suites_by_version: dict[str, list[int]]
+) -> bool | None:
+    """Offer a lower accepted version with TLS_FALLBACK_SCSV: inappropriate_fallback means honoured."""
+    legacy = [v for v in accepted_versions if v in ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2")]
+    if len(accepted_versions) < 2 or not legacy or legacy[0] == accepted_versions[-1]:
+        return None
+    version = legacy[0]
+    spec = HelloSpec(
+        version, tuple(suites_by_version[version][:32]), probe.server_name, fallback_scsv=True
+    )
+    reply = await probe.hello(spec)
+    if reply.kind == ReplyKind.ALERT and reply.alert is not None:
+        return reply.alert.description == ALERT_INAPPROPRIATE_FALLBACK
+    if reply.kind == ReplyKind.SERVER_HELLO:
+        return False
+    return None
+
+
+DEFAULT_TLS13_GROUPS = DEFAULT_GROUPS
+#: supported_groups of TLS <= 1.2 suite probes: every ECDHE curve, then the RFC 7919 FFDHE groups.
+LEGACY_HELLO_GROUPS = tuple(tls12_candidate_groups()) + (256, 257, 258, 259, 260)

@@ -1,0 +1,261 @@
+"""Scan endpoints: classify, enumerate every version, groups, one full handshake for the chain.
+
+    results = await scan_endpoints([Target("127.0.0.1", 8443)], ScanOptions())
+
+Never raises for a peer's behaviour and never hangs: every endpoint ends as an
+:class:`EndpointScan`, with `error` set when something went wrong, within its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+
+from cryptography import x509
+
+from agent.tls import reference
+from agent.tls.certificates import certificate_info, validate_chain
+from agent.tls.classify import classify
+from agent.tls.enumerate import (
+    VersionOutcome,
+    enumerate_groups_legacy,
+    enumerate_groups_tls13,
+    enumerate_version,
+    fallback_scsv,
+    first_hello,
+)
+from agent.tls.handshake import FullHandshake, full_handshake
+from agent.tls.model import (
+    PROTOCOL_NAMES,
+    EndpointScan,
+    ProtocolResult,
+    ScanOptions,
+    Target,
+    Transport,
+)
+from agent.tls.probe import Probe
+
+log = logging.getLogger(__name__)
+
+LEGACY_VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2")
+
+
+@dataclasses.dataclass
+class _Progress:
+    """What is known so far; survives a deadline so partial results are kept."""
+
+    transport: Transport = Transport.ERROR
+    versions: dict[str, VersionOutcome] = dataclasses.field(default_factory=dict)
+    groups_by_version: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    handshake: FullHandshake | None = None
+    fallback: bool | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
+
+
+async def scan_endpoint(target: Target, options: ScanOptions | None = None) -> EndpointScan:
+    """Everything about one endpoint, within `options.endpoint_deadline`."""
+    options = options or ScanOptions()
+    started_at = dt.datetime.now(dt.UTC)
+    clock = time.monotonic()
+    probe = Probe(target, options)
+    progress = _Progress()
+    try:
+        async with asyncio.timeout(options.endpoint_deadline):
+            await _scan(probe, progress)
+    except TimeoutError:
+        progress.error = (
+            f"endpoint deadline of {options.endpoint_deadline:g}s exceeded; results are partial"
+        )
+    except Exception as exc:  # noqa: BLE001 - a bug must not lose the other endpoints' results
+        log.exception("probing %s:%s failed", target.host, target.port)
+        progress.error = f"internal error: {exc.__class__.__name__}: {exc}"
+    return _result(target, options, probe, progress, started_at, time.monotonic() - clock)
+
+
+async def _scan(probe: Probe, progress: _Progress) -> None:
+    options = probe.options
+    classification = await classify(probe, first_hello(probe))
+    progress.transport = classification.transport
+    if not classification.transport.is_tls:
+        if classification.transport in (Transport.ERROR, Transport.TIMEOUT, Transport.CLOSED):
+            progress.error = classification.reason
+        elif classification.reason:
+            progress.warnings.append(classification.reason)
+        return
+    wanted = [name for name in PROTOCOL_NAMES if name in options.protocols]
+
+    async def one_version(version: str) -> None:
+        first = classification.first_reply if version == "TLSv1.2" else None
+        progress.versions[version] = await enumerate_version(probe, version, first)
+
+    await asyncio.gather(*(one_version(version) for version in wanted))
+    await asyncio.gather(
+        _groups(probe, progress), _chain(probe, progress), _fallback(probe, progress)
+    )
+    if progress.handshake is not None and progress.handshake.client_cert_required:
+        progress.transport = (
+            Transport.TLS_CLIENT_CERT_REQUIRED
+            if progress.transport == Transport.TLS
+            else progress.transport
+        )
+
+
+async def _groups(probe: Probe, progress: _Progress) -> None:
+    tasks = []
+    tls13 = progress.versions.get("TLSv1.3")
+    if tls13 is not None and tls13.accepted:
+        tasks.append(("TLSv1.3", enumerate_groups_tls13(probe, tls13.suites)))
+    legacy = [
+        progress.versions[v]
+        for v in reversed(LEGACY_VERSIONS)
+        if v in progress.versions and progress.versions[v].accepted
+    ]
+    for outcome in legacy:
+        ecdhe = [
+            s
+            for s in outcome.suites
+            if (suite := reference.cipher_suite(s))
+            and suite.key_exchange == "ECDHE"
+            and suite.authentication != "PSK"
+        ]
+        if ecdhe:
+            # The newest legacy version gets the full enumeration; older ones keep what their suites showed.
+            tasks.append(
+                (outcome.version, enumerate_groups_legacy(probe, outcome.version, ecdhe[:32]))
+            )
+            break
+    for outcome in legacy:
+        if outcome.groups_seen:
+            progress.groups_by_version.setdefault(outcome.version, list(outcome.groups_seen))
+    results = await asyncio.gather(*(task for _, task in tasks))
+    for (version, _), (found, error) in zip(tasks, results, strict=True):
+        seen = progress.groups_by_version.get(version, [])
+        progress.groups_by_version[version] = found + [g for g in seen if g not in found]
+        if error:
+            progress.warnings.append(error)
+
+
+async def _chain(probe: Probe, progress: _Progress) -> None:
+    if not probe.options.fetch_certificates:
+        return
+    options = probe.options
+    async with probe.limit:
+        probe.connections += 1
+        progress.handshake = await asyncio.to_thread(
+            full_handshake,
+            probe.endpoint.host,
+            probe.endpoint.port,
+            probe.server_name,
+            timeout=options.connect_timeout + options.read_timeout,
+            preamble=probe.preamble,
+        )
+
+
+async def _fallback(probe: Probe, progress: _Progress) -> None:
+    accepted = [
+        v
+        for v in PROTOCOL_NAMES
+        if v in progress.versions and progress.versions[v].accepted and v != "SSLv2"
+    ]
+    suites = {v: progress.versions[v].suites for v in accepted}
+    progress.fallback = await fallback_scsv(probe, accepted, suites)
+
+
+def _certificates(progress: _Progress) -> tuple[x509.Certificate, ...]:
+    if progress.handshake is not None and progress.handshake.certificates:
+        return progress.handshake.certificates
+    for outcome in progress.versions.values():
+        if (
+            outcome.certificates
+        ):  # a legacy-only server: the Certificate message read while enumerating
+            try:
+                return tuple(x509.load_der_x509_certificate(der) for der in outcome.certificates)
+            except ValueError:
+                continue
+    return ()
+
+
+def _result(
+    target: Target,
+    options: ScanOptions,
+    probe: Probe,
+    progress: _Progress,
+    started_at: dt.datetime,
+    duration: float,
+) -> EndpointScan:
+    protocols = {
+        name: ProtocolResult(
+            accepted=outcome.accepted,
+            suites=outcome.suite_names,
+            server_preference=outcome.server_preference if len(outcome.suites) >= 2 else None,
+            error=outcome.error,
+        )
+        for name, outcome in sorted(
+            progress.versions.items(), key=lambda item: PROTOCOL_NAMES.index(item[0])
+        )
+    }
+    groups_by_version = {
+        version: tuple(reference.group_name(g) for g in ids)
+        for version, ids in sorted(
+            progress.groups_by_version.items(), key=lambda item: PROTOCOL_NAMES.index(item[0])
+        )
+    }
+    union: list[str] = []
+    for names in groups_by_version.values():
+        union += [name for name in names if name not in union]
+    certs = _certificates(progress)
+    server_name = probe.server_name
+    chain = validate_chain(certs, server_name, options.ca_file) if certs else None
+    handshake = progress.handshake
+    negotiated = None
+    if handshake is not None and handshake.version and handshake.cipher:
+        negotiated = (handshake.version, handshake.cipher, handshake.group)
+    warnings = list(progress.warnings)
+    if handshake is not None and handshake.error and not handshake.client_cert_required:
+        warnings.append(f"full handshake: {handshake.error}")
+    warnings += [outcome.error for outcome in progress.versions.values() if outcome.error]
+    dh_bits = [bits for outcome in progress.versions.values() for bits in outcome.dh_bits]
+    return EndpointScan(
+        host=target.host,
+        port=target.port,
+        transport=progress.transport,
+        sni=target.sni,
+        protocols=protocols,
+        groups=tuple(union),
+        groups_by_version=groups_by_version,
+        certificates=tuple(certificate_info(cert) for cert in certs),
+        chain=chain,
+        dhe_min_bits=min(dh_bits) if dh_bits else None,
+        fallback_scsv=progress.fallback,
+        client_cert_required=bool(handshake and handshake.client_cert_required),
+        negotiated=negotiated,
+        error=progress.error,
+        warnings=tuple(warnings),
+        started_at=started_at,
+        duration_s=round(duration, 3),
+        connections=probe.connections,
+    )
+
+
+async def scan_endpoints(
+    targets: Sequence[Target], options: ScanOptions | None = None
+) -> list[EndpointScan]:
+    """Scan many endpoints, `options.concurrency` at a time; results in the order of `targets`."""
+    options = options or ScanOptions()
+    limit = asyncio.Semaphore(max(1, options.concurrency))
+
+    async def bounded(target: Target) -> EndpointScan:
+        async with limit:
+            return await scan_endpoint(target, options)
+
+    return list(await asyncio.gather(*(bounded(target) for target in targets)))
+
+
+def scan_sync(targets: Sequence[Target], options: ScanOptions | None = None) -> list[EndpointScan]:
+    """:func:`scan_endpoints` for callers without an event loop."""
+    return asyncio.run(scan_endpoints(targets, options))
