@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agent.config import SETTINGS, SETTINGS_BY_NAME, Setting
+from agent.config import SETTINGS, SETTINGS_BY_NAME, Setting, resolve
 from tests.chart.rendering import Manifest, chart_schema, chart_values, render
 from tests.chart.scenarios import SCENARIOS
 
@@ -192,3 +192,33 @@ def test_mode_reaches_the_agent(mode: str) -> None:
     values = SCENARIOS[mode]
     env = env_of(render(values).agent_container())
     assert SETTINGS_BY_NAME["mode"].parse(env["CRYPTOSCOPE_MODE"]["value"]) == mode
+
+
+def test_schema_enums_are_the_agents() -> None:
+    from agent.config import MODES
+    from agent.rules import PROFILES
+
+    schema = chart_schema()["properties"]
+    assert sorted(schema["mode"]["enum"]) == sorted(MODES)
+    assert sorted(schema["agent"]["properties"]["profile"]["enum"]) == sorted(PROFILES)
+
+
+@pytest.mark.parametrize("agent_values", [{}, NON_DEFAULTS], ids=["defaults", "non-defaults"])
+def test_the_agent_accepts_the_rendered_environment(agent_values: dict[str, Any]) -> None:
+    """The agent's own start-up validation (agent.config.resolve) takes the chart's environment as is."""
+    container = render({"agent": agent_values}).agent_container()
+    downward = {
+        "spec.nodeName": "aks-pci-0",
+        "metadata.name": "agent-x",
+        "metadata.namespace": "cryptoscope",
+    }
+    environ = {
+        e["name"]: e["value"] if "value" in e else downward[e["valueFrom"]["fieldRef"]["fieldPath"]]
+        for e in container["env"]
+    }
+    resolved = resolve({}, environ)
+    assert resolved["node_name"] == "aks-pci-0" and resolved["mode"] == "daemonset"
+    for key, sample in agent_values.items():
+        name = re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+        expected = ",".join(map(str, sample)) if isinstance(sample, list) else sample
+        assert resolved[name] == expected, (key, resolved[name])
