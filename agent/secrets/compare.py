@@ -134,3 +134,23 @@ def compare(
         cryptoperiod_exceeded=(age > period) if age is not None else None,
         thumbprint_match=thumbprint_match,
     )
+
+
+_DURATION_UNITS_DAYS = {"Y": 365.0, "M": 30.0, "W": 7.0, "D": 1.0}
+
+
+def iso_duration_days(text: str | None) -> float | None:
+    """``P1Y``, ``P90D``, ``P2M``, ``P1Y6M`` → days (years 365, months 30); None when absent or odd."""
+    if not text or not text.upper().startswith("P"):
+        return None
+    body = text.upper()[1:].split("T", 1)[0]
+    total, number = 0.0, ""
+    for char in body:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in _DURATION_UNITS_DAYS and number:
+            total += float(number) * _DURATION_UNITS_DAYS[char]
+            number = ""
+        else:
+            return None
+    return total if not number else None
