@@ -17,6 +17,7 @@ RULES: dict[str, Rule] = {}
 RULE_MODULES: list[str] = [
     "agent.rules.tls",
     "agent.rules.certificates",
+    "agent.rules.keyvault",
 ]
 
 
