@@ -92,3 +92,29 @@ def is_post_quantum_group(name: str) -> bool:
     """Hybrid or pure ML-KEM / Kyber key exchange (e.g. X25519MLKEM768)."""
     upper = name.upper()
     return "MLKEM" in upper or "KYBER" in upper
+
+
+#: Which rule flags a suite property (the inventory shows these ids next to each suite).
+PROPERTY_RULES: Mapping[str, str] = {
+    "null_encryption": "C1",
+    "anonymous": "C2",
+    "export_or_weak": "C3",
+    "rc4": "C4",
+    "triple_des": "C5",
+    "static_rsa": "C6",
+    "static_dh": "C7",
+    "cbc": "C8",
+    "md5_mac": "C9",
+    "sha1_mac": "C10",
+    "non_nist_bulk": "C11",
+}
+
+
+def suite_rule_ids(name: str, protocol: str) -> tuple[str, ...]:
+    """Rule ids that flag this suite on this protocol (TLS 1.3 suites: only C11)."""
+    props = suite_properties(name)
+    return tuple(
+        rule_id
+        for prop, rule_id in PROPERTY_RULES.items()
+        if prop in props and (protocol != "TLSv1.3" or rule_id == "C11")
+    )

@@ -11,11 +11,18 @@
 """
 
 from agent.store.model import EndpointIdentity, parse_utc_text, utc_text
-from agent.store.store import SchemaTooNewError, Store, StoreError, schema_version
+from agent.store.store import (
+    SchemaTooNewError,
+    SchemaTooOldError,
+    Store,
+    StoreError,
+    schema_version,
+)
 
 __all__ = [
     "EndpointIdentity",
     "SchemaTooNewError",
+    "SchemaTooOldError",
     "Store",
     "StoreError",
     "parse_utc_text",

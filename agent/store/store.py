@@ -47,6 +47,10 @@ class StoreError(Exception):
     """The database cannot be used; the message says why. Nothing was changed."""
 
 
+class SchemaTooOldError(StoreError):
+    """Opened read-only, but the database needs migrations this version would apply when writing."""
+
+
 class SchemaTooNewError(StoreError):
     """The database was written by a newer cryptoscope (it has migrations this one does not know)."""
 
@@ -153,9 +157,9 @@ class Store:
                 "upgrade cryptoscope to read it"
             )
         if self.readonly and len(applied) < schema_version():
-            raise StoreError(
+            raise SchemaTooOldError(
                 f"{self.path} has schema version {len(applied)}, older than {schema_version()}; "
-                "open it once for writing (e.g. `cryptoscope report` without a snapshot) to upgrade it"
+                "it is upgraded when opened for writing"
             )
 
     def _prepare_writer(self) -> None:

@@ -1,0 +1,164 @@
+"""The findings report: by PCI DSS 4.0.1 requirement, with waivers, as of a moment."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from agent.rules import Severity
+from agent.store import Store, utc_text
+from inspector.reports.common import source_facts
+from inspector.reports.model import Report, Section
+
+#: Status of a finding at :as_of, computed from the waivers table (an expired waiver no longer counts).
+_FINDINGS_SQL = """
+SELECT f.id, f.rule_id, r.title, f.severity, f.requirements, f.subject_type, f.subject_key, f.message,
+       f.remediation, f.first_seen, f.last_seen, f.resolved_at,
+       CASE WHEN f.resolved_at IS NOT NULL THEN 'resolved'
+            WHEN w.id IS NOT NULL THEN 'waived' ELSE 'open' END AS status,
+       w.id AS waiver_id, w.reason AS waiver_reason, w.approver AS waiver_approver,
+       w.expires_at AS waiver_expires_at
+FROM findings f
+LEFT JOIN rules r ON r.id = f.rule_id
+LEFT JOIN waivers w ON w.id = (
+    SELECT w2.id FROM waivers w2
+    WHERE (w2.removed_at IS NULL OR w2.removed_at > :as_of) AND w2.created_at <= :as_of
+      AND w2.expires_at > :as_of
+      AND (w2.rule_id = f.rule_id OR w2.rule_id = '*') AND f.subject_key GLOB w2.subject_pattern
+    ORDER BY w2.expires_at DESC LIMIT 1)
+WHERE f.first_seen <= :as_of AND (:include_resolved OR f.resolved_at IS NULL)
+"""
+
+SEVERITY_ORDER = {str(severity): severity.rank for severity in Severity}
+
+
+def _sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (SEVERITY_ORDER.get(row["severity"], 9), row["rule_id"], row["subject_key"], row["id"])
+
+
+def _rule_order(rule_id: str) -> tuple[str, int]:
+    letters = rule_id.rstrip("0123456789")
+    digits = rule_id[len(letters) :]
+    return letters, int(digits) if digits else 0
+
+
+def _requirement_order(requirement: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in requirement.split("."))
+
+
+def build_findings(
+    store: Store,
+    *,
+    as_of: datetime,
+    include_resolved: bool = False,
+    min_severity: str | None = None,
+    rule_ids: tuple[str, ...] = (),
+) -> Report:
+    rows = [
+        row
+        for row in store.db.query(
+            _FINDINGS_SQL, {"as_of": utc_text(as_of), "include_resolved": int(include_resolved)}
+        )
+        if (min_severity is None or SEVERITY_ORDER[row["severity"]] <= SEVERITY_ORDER[min_severity])
+        and (not rule_ids or row["rule_id"] in rule_ids)
+    ]
+    rows.sort(key=_sort_key)
+    summary: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        for requirement in row["requirements"].split(", "):
+            key = (requirement, row["rule_id"])
+            entry = summary.setdefault(
+                key,
+                {
+                    "requirement": requirement,
+                    "rule_id": row["rule_id"],
+                    "title": row["title"],
+                    "severity": row["severity"],
+                    "open": 0,
+                    "waived": 0,
+                    "resolved": 0,
+                },
+            )
+            entry[row["status"]] += 1
+            if SEVERITY_ORDER[row["severity"]] < SEVERITY_ORDER[entry["severity"]]:
+                entry["severity"] = row["severity"]
+    by_requirement = sorted(
+        summary.values(),
+        key=lambda e: (_requirement_order(e["requirement"]), _rule_order(e["rule_id"])),
+    )
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows:
+        totals[row["status"]] += 1
+    waivers = []
+    for waiver in store.db.query("SELECT * FROM waivers ORDER BY id"):
+        stamp = utc_text(as_of)
+        if waiver["removed_at"] and waiver["removed_at"] <= stamp:
+            state = "removed"
+        elif waiver["expires_at"] <= stamp:
+            state = "expired"
+        else:
+            state = "active"
+        waiver["status"] = state
+        waiver["findings_covered"] = sum(1 for row in rows if row["waiver_id"] == waiver["id"])
+        waivers.append(waiver)
+    facts = {
+        **source_facts(store),
+        "as_of": utc_text(as_of),
+        "findings_open": totals["open"],
+        "findings_waived": totals["waived"],
+    }
+    if include_resolved:
+        facts["findings_resolved"] = totals["resolved"]
+    return Report(
+        "Findings by PCI DSS 4.0.1 requirement",
+        facts,
+        (
+            Section(
+                "by_requirement",
+                "Summary by requirement",
+                ("requirement", "rule_id", "title", "severity", "open", "waived", "resolved"),
+                by_requirement,
+                "A finding that evidences several requirements is counted under each.",
+            ),
+            Section(
+                "findings",
+                "Findings",
+                (
+                    "severity",
+                    "rule_id",
+                    "requirements",
+                    "status",
+                    "subject_key",
+                    "message",
+                    "first_seen",
+                    "last_seen",
+                    "resolved_at",
+                    "waiver_reason",
+                    "waiver_approver",
+                    "waiver_expires_at",
+                    "remediation",
+                ),
+                rows,
+            ),
+            Section(
+                "waivers",
+                "Waivers (documented exceptions)",
+                (
+                    "id",
+                    "rule_id",
+                    "subject_pattern",
+                    "status",
+                    "reason",
+                    "approver",
+                    "created_at",
+                    "expires_at",
+                    "removed_at",
+                    "source",
+                    "findings_covered",
+                ),
+                waivers,
+                "Every waiver ever recorded, with its state at the as-of time; removed and expired ones stay as evidence.",
+            ),
+        ),
+    )
