@@ -328,3 +328,223 @@ DELETE FROM iana_cipher_suites;
 DELETE FROM iana_groups
 """,
     )
+
+
+@MIGRATIONS()
+def m0003_secrets_and_key_vault(db: Database) -> None:
+    """CSI-mounted secrets (mounts, objects, files — facts only) and Key Vault metadata (helper E).
+
+    Subjects with first/last seen (``secret_mounts``, ``vault_objects``) and per-run
+    observations; "current" views pick each subject's newest observation. No column
+    can hold a secret value or key bytes: files carry kind, mode, size, a keyed hash
+    and certificate/key facts.
+    """
+    _script(
+        db,
+        """
+CREATE TABLE secret_mounts (
+    id INTEGER PRIMARY KEY,
+    subject_key TEXT NOT NULL UNIQUE,
+    namespace TEXT,
+    pod TEXT,
+    pod_uid TEXT,
+    node TEXT,
+    volume TEXT NOT NULL,
+    secret_provider_class TEXT,
+    keyvault_name TEXT,
+    tenant_id TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE INDEX idx_secret_mounts_namespace_pod ON secret_mounts (namespace, pod);
+
+CREATE TABLE secret_mount_observations (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    mount_id INTEGER NOT NULL REFERENCES secret_mounts (id) ON DELETE CASCADE,
+    identity_mode TEXT NOT NULL,
+    identity_principal TEXT,
+    credential_secret TEXT,
+    service_account TEXT,
+    path TEXT NOT NULL,
+    present INTEGER NOT NULL,
+    spcps_mounted INTEGER,
+    data_dir TEXT,
+    written_at TEXT,
+    file_count INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    problems TEXT NOT NULL DEFAULT '[]',
+    synced_secrets TEXT NOT NULL DEFAULT '[]',
+    observed_at TEXT NOT NULL,
+    UNIQUE (run_id, mount_id)
+);
+CREATE INDEX idx_secret_mount_observations_mount ON secret_mount_observations (mount_id, id);
+
+CREATE TABLE secret_objects (
+    id INTEGER PRIMARY KEY,
+    mount_observation_id INTEGER NOT NULL REFERENCES secret_mount_observations (id) ON DELETE CASCADE,
+    subject_key TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    object_name TEXT NOT NULL,
+    object_alias TEXT,
+    object_version TEXT,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    version_history INTEGER NOT NULL DEFAULT 0,
+    object_format TEXT,
+    object_encoding TEXT,
+    file_permission TEXT,
+    mounted_version TEXT,
+    mounted_versions TEXT NOT NULL DEFAULT '[]',
+    vault_object_key TEXT,
+    latest_version TEXT,
+    is_latest INTEGER,
+    stale INTEGER,
+    newer_versions INTEGER,
+    enabled INTEGER,
+    expires_on TEXT,
+    expired INTEGER,
+    has_expiry INTEGER,
+    age_days REAL,
+    cryptoperiod_days INTEGER,
+    cryptoperiod_exceeded INTEGER,
+    thumbprint_match INTEGER,
+    synced_to TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX idx_secret_objects_observation ON secret_objects (mount_observation_id);
+CREATE INDEX idx_secret_objects_vault_object ON secret_objects (vault_object_key);
+
+CREATE TABLE secret_files (
+    id INTEGER PRIMARY KEY,
+    mount_observation_id INTEGER NOT NULL REFERENCES secret_mount_observations (id) ON DELETE CASCADE,
+    secret_object_id INTEGER REFERENCES secret_objects (id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    keyed_hash TEXT NOT NULL,
+    certificate_count INTEGER NOT NULL DEFAULT 0,
+    leaf_sha256 TEXT,
+    leaf_sha1 TEXT,
+    leaf_subject TEXT,
+    leaf_not_after TEXT,
+    private_keys TEXT NOT NULL DEFAULT '[]',
+    public_keys TEXT NOT NULL DEFAULT '[]',
+    pfx_encoding TEXT,
+    pfx_password_protected INTEGER,
+    error TEXT
+);
+CREATE INDEX idx_secret_files_observation ON secret_files (mount_observation_id);
+CREATE INDEX idx_secret_files_object ON secret_files (secret_object_id);
+CREATE INDEX idx_secret_files_leaf ON secret_files (leaf_sha256);
+
+CREATE TABLE secret_file_certificates (
+    secret_file_id INTEGER NOT NULL REFERENCES secret_files (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    sha1 TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    key_bits INTEGER NOT NULL,
+    curve TEXT,
+    signature_algorithm TEXT NOT NULL,
+    signature_hash TEXT,
+    is_ca INTEGER NOT NULL DEFAULT 0,
+    self_signed INTEGER NOT NULL DEFAULT 0,
+    spki_sha256 TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (secret_file_id, position)
+) WITHOUT ROWID;
+CREATE INDEX idx_secret_file_certificates_sha256 ON secret_file_certificates (sha256);
+
+CREATE TABLE vault_objects (
+    id INTEGER PRIMARY KEY,
+    subject_key TEXT NOT NULL UNIQUE,
+    vault_name TEXT NOT NULL,
+    vault_url TEXT,
+    object_type TEXT NOT NULL,
+    object_name TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+
+CREATE TABLE vault_object_observations (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    vault_object_id INTEGER NOT NULL REFERENCES vault_objects (id) ON DELETE CASCADE,
+    fetched_at TEXT NOT NULL,
+    latest_version TEXT,
+    version_count INTEGER NOT NULL DEFAULT 0,
+    truncated INTEGER NOT NULL DEFAULT 0,
+    hsm_backed INTEGER,
+    rotates INTEGER,
+    rotation_time_after_create TEXT,
+    rotation_time_before_expiry TEXT,
+    rotation_expires_in TEXT,
+    renew_lifetime_percentage INTEGER,
+    renew_days_before_expiry INTEGER,
+    policy_actions TEXT NOT NULL DEFAULT '[]',
+    error_kind TEXT,
+    error_status INTEGER,
+    retry_after_s REAL,
+    error_message TEXT,
+    UNIQUE (run_id, vault_object_id)
+);
+CREATE INDEX idx_vault_object_observations_object ON vault_object_observations (vault_object_id, id);
+
+CREATE TABLE vault_object_versions (
+    observation_id INTEGER NOT NULL REFERENCES vault_object_observations (id) ON DELETE CASCADE,
+    version TEXT NOT NULL,
+    enabled INTEGER,
+    created_on TEXT,
+    updated_on TEXT,
+    not_before TEXT,
+    expires_on TEXT,
+    x509_thumbprint TEXT,
+    key_type TEXT,
+    key_bits INTEGER,
+    curve TEXT,
+    content_type TEXT,
+    managed INTEGER,
+    recovery_level TEXT,
+    PRIMARY KEY (observation_id, version)
+) WITHOUT ROWID;
+
+CREATE VIEW current_secret_mounts AS
+SELECT m.id AS mount_id, m.subject_key, m.namespace, m.pod, m.pod_uid, m.node, m.volume,
+       m.secret_provider_class, m.keyvault_name, m.tenant_id, m.first_seen, m.last_seen,
+       o.id AS mount_observation_id, o.run_id, o.identity_mode, o.identity_principal,
+       o.credential_secret, o.service_account, o.path, o.present, o.spcps_mounted, o.data_dir,
+       o.written_at, o.file_count, o.error, o.problems, o.synced_secrets, o.observed_at
+FROM secret_mounts m
+JOIN secret_mount_observations o
+  ON o.id = (SELECT max(id) FROM secret_mount_observations WHERE mount_id = m.id);
+
+CREATE VIEW current_secret_objects AS
+SELECT cm.subject_key AS mount_key, cm.namespace, cm.pod, cm.node, cm.volume,
+       cm.secret_provider_class, cm.keyvault_name, cm.identity_mode, cm.identity_principal,
+       cm.service_account, cm.run_id, so.*
+FROM current_secret_mounts cm JOIN secret_objects so ON so.mount_observation_id = cm.mount_observation_id;
+
+CREATE VIEW current_secret_files AS
+SELECT cm.subject_key AS mount_key, cm.namespace, cm.pod, cm.node, cm.volume, cm.path AS mount_path, f.*
+FROM current_secret_mounts cm JOIN secret_files f ON f.mount_observation_id = cm.mount_observation_id;
+
+CREATE VIEW current_vault_objects AS
+SELECT v.id AS vault_object_id, v.subject_key, v.vault_name, v.vault_url, v.object_type, v.object_name,
+       v.first_seen, v.last_seen, o.id AS observation_id, o.run_id, o.fetched_at, o.latest_version,
+       o.version_count, o.truncated, o.hsm_backed, o.rotates, o.rotation_time_after_create,
+       o.rotation_time_before_expiry, o.rotation_expires_in, o.renew_lifetime_percentage,
+       o.renew_days_before_expiry, o.policy_actions, o.error_kind, o.error_status, o.retry_after_s,
+       o.error_message
+FROM vault_objects v
+JOIN vault_object_observations o
+  ON o.id = (SELECT max(id) FROM vault_object_observations WHERE vault_object_id = v.id);
+
+CREATE VIEW current_vault_object_versions AS
+SELECT cv.subject_key, cv.vault_name, cv.object_type, cv.object_name, ver.*
+FROM current_vault_objects cv JOIN vault_object_versions ver ON ver.observation_id = cv.observation_id
+""",
+    )
