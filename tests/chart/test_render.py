@@ -134,3 +134,31 @@ def test_image_reference() -> None:
     assert render({}).agent_container()["image"] == "cryptoscope:0.1.0"
     pinned = render(SCENARIOS["daemonset-everything"]).agent_container()["image"]
     assert pinned == "registry.example.test/cryptoscope@sha256:" + "ab" * 32
+
+
+def test_docs_describe_every_value() -> None:
+    """docs/helm.md has a row for every leaf of values.yaml."""
+    from tests.chart.rendering import ROOT, chart_values
+
+    docs = (ROOT / "docs" / "helm.md").read_text()
+    opaque = {"podSecurityContext", "securityContext", "resources", "nodeSelector", "affinity"}
+
+    def leaves(node: dict[str, Any], prefix: str = "") -> list[str]:
+        paths = []
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if path.startswith("probes."):
+                paths.append(path + ".*")
+            elif (
+                isinstance(value, dict)
+                and value
+                and path not in opaque
+                and path != "networkPolicy.egress.dns"
+            ):
+                paths += leaves(value, path + ".")
+            else:
+                paths.append(path)
+        return paths
+
+    missing = [path for path in leaves(chart_values()) if f"| `{path}` |" not in docs]
+    assert not missing, f"docs/helm.md has no row for: {missing}"

@@ -214,7 +214,7 @@ snippet. Argument: dict "root" $ "mode" <mode>.
   {{- end }}
 - name: {{ $p }}tmp
   emptyDir:
-    sizeLimit: 64Mi
+    sizeLimit: {{ $root.Values.storage.tmpSizeLimit }}
 {{- if eq .mode "daemonset" }}
 - name: kubelet-pods
   hostPath:
