@@ -27,8 +27,8 @@ pytestmark = pytest.mark.needs_helm
 CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 
-def validate(manifest: Manifest) -> None:
-    kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+def validate(manifest: Manifest, version: str = KUBERNETES_VERSION) -> None:
+    kubernetes_validate.validate(manifest, version, strict=True)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -40,14 +40,15 @@ def test_helm_lint_passes_strictly(scenario: str) -> None:
     assert "0 chart(s) failed" in completed.stdout
 
 
+@pytest.mark.parametrize("version", [KUBERNETES_VERSION, kubernetes_validate.latest_version()])
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_every_manifest_is_valid_kubernetes(scenario: str) -> None:
+def test_every_manifest_is_valid_kubernetes(scenario: str, version: str) -> None:
     rendered = render(SCENARIOS[scenario])
     assert rendered.manifests
     for manifest in rendered.manifests:
         if (manifest["apiVersion"], manifest["kind"]) in CUSTOM_KINDS:
             continue
-        validate(manifest)
+        validate(manifest, version)
 
 
 def test_the_validator_refuses_a_broken_manifest() -> None:
