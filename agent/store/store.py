@@ -629,6 +629,43 @@ class Store:
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
+    def add_waivers(
+        self, specs: Iterable[Any], *, source: str, created_at: datetime | None = None
+    ) -> list[int]:
+        """Add several waivers (objects with rule_id, subject_pattern, reason, approver, expires_at) at once.
+
+        All or nothing. A waiver identical to an active one (same rule, pattern,
+        approver and expiry) is not added twice.
+        """
+        ids: list[int] = []
+        now = utc_text(created_at)
+        with self._write() as conn:
+            for spec in specs:
+                duplicate = conn.execute(
+                    "SELECT id FROM waivers WHERE removed_at IS NULL AND rule_id = ? AND subject_pattern = ?"
+                    " AND approver = ? AND expires_at = ?",
+                    (spec.rule_id, spec.subject_pattern, spec.approver, utc_text(spec.expires_at)),
+                ).fetchone()
+                if duplicate:
+                    continue
+                cursor = conn.execute(
+                    "INSERT INTO waivers (rule_id, subject_pattern, reason, approver, created_at, expires_at, source)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        spec.rule_id,
+                        spec.subject_pattern,
+                        spec.reason,
+                        spec.approver,
+                        now,
+                        utc_text(spec.expires_at),
+                        source,
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                ids.append(cursor.lastrowid)
+            self._apply_waivers(conn, now)
+        return ids
+
     def remove_waiver(self, waiver_id: int, *, removed_at: datetime | None = None) -> None:
         """Withdraw a waiver. The row stays (it is evidence); its findings reopen."""
         with self._write() as conn:
