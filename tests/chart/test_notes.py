@@ -70,3 +70,29 @@ def test_notes_give_the_next_commands(tmp_path: Path, scenario: str) -> None:
 def test_notes_warn_when_key_vault_has_no_identity(tmp_path: Path) -> None:
     assert "no workload identity is set" in notes(tmp_path, {})
     assert "no workload identity is set" not in notes(tmp_path, SCENARIOS["daemonset-everything"])
+
+
+@pytest.mark.parametrize("scenario", ["default", "sidecar"])
+def test_the_commands_in_the_notes_parse_with_the_real_cli(tmp_path: Path, scenario: str) -> None:
+    """Each `cryptoscope ...` line is accepted by the CLI's own parser (for the commands that exist)."""
+    import shlex
+
+    from inspector.cli import build_parser
+
+    parser = build_parser()
+    subcommands = next(
+        action.choices for action in parser._actions if isinstance(action.choices, dict)
+    )
+    assert "tui" in subcommands
+    # The commands are the indented lines (the first line names the release's version).
+    lines = [
+        line.strip()
+        for line in notes(tmp_path, SCENARIOS[scenario]).splitlines()
+        if line.startswith("  cryptoscope ")
+    ]
+    assert {shlex.split(line)[1] for line in lines} == {"collect", "tui"}
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        if argv[0] not in subcommands:
+            continue  # not written yet: checked once it is
+        parser.parse_args(argv)  # argparse exits (SystemExit 2) on an unknown option

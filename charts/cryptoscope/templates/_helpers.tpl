@@ -356,5 +356,5 @@ Your user needs the ClusterRole {{ $fullname }}-evidence-reader in namespace {{ 
     --clusterrole={{ $fullname }}-evidence-reader --user=<you>{{ end }}
 
   cryptoscope collect --namespace {{ $ns }} --selector app.kubernetes.io/instance={{ .Release.Name }} --db cryptoscope.db
-  cryptoscope tui --db cryptoscope.db
+  cryptoscope tui cryptoscope.db
 {{- end -}}
