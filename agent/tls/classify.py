@@ -33,11 +33,36 @@ def _is_tls_answer(reply: HelloReply) -> bool:
     return reply.kind in (ReplyKind.SERVER_HELLO, ReplyKind.HELLO_RETRY, ReplyKind.ALERT)
 
 
-def _plaintext(first_bytes: bytes) -> Classification:
+def looks_like_tls(first_bytes: bytes) -> bool:
+    """A record header: content type 20..24, then major version 3."""
+    return (
+        bool(first_bytes)
+        and 20 <= first_bytes[0] <= 24
+        and (len(first_bytes) < 2 or first_bytes[1] == 3)
+    )
+
+
+def _printable(data: bytes) -> bool:
+    sample = data[:64]
+    text = sum(1 for byte in sample if 32 <= byte < 127 or byte in (9, 10, 13))
+    return bool(sample) and text >= 0.9 * len(sample)
+
+
+def _non_tls(first_bytes: bytes, reason: str | None) -> Classification:
+    """Classify an answer that is not a usable TLS reply."""
+    if looks_like_tls(first_bytes):
+        return Classification(
+            Transport.ERROR, reason=f"broken TLS answer: {reason or 'unreadable'}"
+        )
     if first_bytes.startswith(b"HTTP/"):
         return Classification(Transport.PLAINTEXT_HTTP, reason="answered in HTTP")
-    preview = first_bytes[:24].decode("ascii", "replace").strip()
-    return Classification(Transport.PLAINTEXT, reason=f"not TLS; first bytes {preview!r}")
+    if _printable(first_bytes):
+        preview = first_bytes[:24].decode("ascii", "replace").strip()
+        return Classification(Transport.PLAINTEXT, reason=f"not TLS; first bytes {preview!r}")
+    return Classification(
+        Transport.ERROR,
+        reason=f"neither TLS nor text: first bytes {first_bytes[:8].hex()} ({reason or 'no reason'})",
+    )
 
 
 async def classify(probe: Probe, first_hello: HelloSpec) -> Classification:
@@ -56,14 +81,20 @@ async def classify(probe: Probe, first_hello: HelloSpec) -> Classification:
         return Classification(Transport.TLS, first_reply=reply)
     if reply.kind == ReplyKind.REFUSED:
         return Classification(Transport.CLOSED, reason=reply.reason)
+    quick = min(probe.options.read_timeout, max(1.0, probe.options.read_timeout / 3))
+    if reply.first_bytes and looks_like_tls(reply.first_bytes):
+        return _non_tls(reply.first_bytes, reply.reason)  # TLS, but broken: no other probe helps
     if reply.kind == ReplyKind.ERROR and reply.first_bytes:
-        return _plaintext(reply.first_bytes)
+        if reply.first_bytes.startswith(b"HTTP/") or not _printable(reply.first_bytes):
+            return _non_tls(reply.first_bytes, reply.reason)
+        # HTTP/0.9-style error pages carry no status line: ask properly once
+        _, answer = await probe.raw(HTTP_HEAD, timeout=quick)
+        return _non_tls(answer if answer.startswith(b"HTTP/") else reply.first_bytes, reply.reason)
     if reply.kind == ReplyKind.ERROR and reply.reason and reply.reason.startswith("connect"):
         return Classification(Transport.ERROR, reason=reply.reason)
     if reply.kind == ReplyKind.TIMEOUT and reply.reason == "connect timed out":
         return Classification(Transport.TIMEOUT, reason=reply.reason)
     # Closed or silent after a ClientHello: PostgreSQL? HTTP waiting for a request line?
-    quick = min(probe.options.read_timeout, max(1.0, probe.options.read_timeout / 3))
     if hint not in POSTGRES_HINTS:
         found = await _postgres(probe, timeout=quick)
         if found is not None:
@@ -74,7 +105,7 @@ async def classify(probe: Probe, first_hello: HelloSpec) -> Classification:
             )
     status, answer = await probe.raw(HTTP_HEAD, timeout=quick)
     if answer:
-        return _plaintext(answer)
+        return _non_tls(answer, reply.reason)
     if reply.kind == ReplyKind.TIMEOUT:
         return Classification(
             Transport.TIMEOUT, reason=f"no answer within {probe.options.read_timeout:g}s"

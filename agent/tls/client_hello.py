@@ -83,6 +83,14 @@ def _is_hostname(name: str) -> bool:
     return False
 
 
+#: curveSM2 (GB/T 32918.5) base point, uncompressed: a valid public point when no SM2 backend exists.
+_SM2_GENERATOR = bytes.fromhex(
+    "04"
+    "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7"
+    "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0"
+)
+
+
 def key_share_bytes(group_id: int) -> bytes:
     """A public key share for `group_id` (no private key is kept: the handshake stops at the ServerHello)."""
     raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
@@ -98,7 +106,9 @@ def key_share_bytes(group_id: int) -> bytes:
         return x448.X448PrivateKey.generate().public_key().public_bytes(*raw)
     if group_id in curves:
         return ec.generate_private_key(curves[group_id]).public_key().public_bytes(*point)
-    if group_id in (4588, 4587, 4589, 513, 514):
+    if group_id == 41:
+        return _SM2_GENERATOR
+    if group_id in (4588, 4587, 4589, 4590, 513, 514):
         mlkem = _mlkem_public(1024 if group_id in (4589, 514) else 768)
         if mlkem is not None:
             if group_id == 4588:  # X25519MLKEM768: ML-KEM first, then X25519
@@ -107,6 +117,8 @@ def key_share_bytes(group_id: int) -> bytes:
                 return key_share_bytes(23) + mlkem
             if group_id == 4589:
                 return key_share_bytes(24) + mlkem
+            if group_id == 4590:  # curveSM2MLKEM768: ECDH first, like the NIST-curve hybrids
+                return _SM2_GENERATOR + mlkem
             return mlkem
     item = reference.group(group_id)
     length = item.key_share_length if item and item.key_share_length else 32
