@@ -8,8 +8,10 @@ work tree's databases, keys and virtualenvs out of the build context.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+import subprocess
 import tomllib
 
 from tests.chart.rendering import ROOT, chart_values
@@ -98,8 +100,10 @@ def test_entrypoint_is_cryptoscope_agent() -> None:
 
 
 def test_installs_the_package_from_the_repository() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     copied = " ".join(rest for keyword, rest in instructions() if keyword == "COPY")
-    for path in ("pyproject.toml", "agent", "inspector"):
+    packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    for path in ("pyproject.toml", project["project"]["readme"], *packages):
         assert re.search(rf"(^|\s){re.escape(path)}(\s|$)", copied), f"{path} is not copied"
     runs = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
     assert "pip wheel" in runs and "pip install /wheels/" in runs
@@ -108,6 +112,38 @@ def test_installs_the_package_from_the_repository() -> None:
     )
     exposed = [rest for keyword, rest in instructions() if keyword == "EXPOSE"]
     assert exposed == [chart_values()["agent"]["listen"].rsplit(":", 1)[1]]
+
+
+def ignored_by_docker(path: str, patterns: set[str]) -> bool:
+    """Enough of .dockerignore's matching for the patterns this repository uses."""
+    parts = path.split("/")
+    for pattern in patterns:
+        if pattern.startswith("**/"):
+            if any(fnmatch.fnmatch(part, pattern[3:]) for part in parts):
+                return True
+        elif fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(parts[0], pattern):
+            return True
+    return False
+
+
+def test_build_context_keeps_every_tracked_package_file() -> None:
+    """No source or package-data file of agent/ or inspector/ is left out of the build context."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "agent", "inspector", "pyproject.toml", "README.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert any(path.startswith("agent/") for path in tracked)
+    patterns = dockerignore_patterns()
+    dropped = [path for path in tracked if ignored_by_docker(path, patterns)]
+    assert not dropped, f".dockerignore drops files the image needs: {dropped}"
+    assert ignored_by_docker("agent/tls/__pycache__/model.cpython-311.pyc", patterns)
+    assert ignored_by_docker("cryptoscope.db", patterns) and ignored_by_docker(
+        "lab/leaf.pem", patterns
+    )
 
 
 def test_no_secret_in_the_image() -> None:
@@ -122,12 +158,16 @@ def test_no_secret_in_the_image() -> None:
             )
 
 
-def test_dockerignore_keeps_the_work_tree_out() -> None:
-    ignored = {
+def dockerignore_patterns() -> set[str]:
+    return {
         line.strip()
         for line in DOCKERIGNORE.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
+
+
+def test_dockerignore_keeps_the_work_tree_out() -> None:
+    ignored = dockerignore_patterns()
     for pattern in (".git", ".venv", ".tools", "*.db", "**/*.pem", "**/*.key", ".env", "tests"):
         assert pattern in ignored, f".dockerignore should exclude {pattern}"
     for needed in ("pyproject.toml", "README.md", "agent", "inspector"):
