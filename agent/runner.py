@@ -105,9 +105,13 @@ def default_prober() -> Prober:
     """`agent.tls.scan_endpoints`, resolved when first needed."""
     import agent.tls
 
-    prober = getattr(agent.tls, "scan_endpoints", None)
+    prober: Prober | None = getattr(agent.tls, "scan_endpoints", None)
     if prober is None:
-        raise RuntimeError("agent.tls.scan_endpoints is not available in this build")
+        try:
+            prober = importlib.import_module("agent.tls.prober").scan_endpoints
+        except (ImportError, AttributeError) as exc:
+            raise RuntimeError("agent.tls.scan_endpoints is not available in this build") from exc
+    assert prober is not None
     return prober
 
 

@@ -440,7 +440,7 @@ class KubeAPIServer:
     def expire_watches(self) -> None:
         """Compact history: a watch or list from any resource version seen so far now gets 410 Gone."""
         with self._lock:
-            self._compacted = self._resource_version
+            self._compacted = self._next_rv()
             self._events.clear()
             self._lock.notify_all()
 
