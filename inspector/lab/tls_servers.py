@@ -10,7 +10,6 @@ manager, and leaves no process or thread behind when it stops::
 - :class:`PyOpenSSLServer` — pyOpenSSL on the OpenSSL inside ``cryptography``
   (TLS 1.3 with the ML-KEM hybrids); Python only, no binary needed.
 - :class:`TlsliteServer` — tlslite-ng, for SSL 3.0 and RC4 / 3DES suites.
-- :class:`PostgresServer` — PostgreSQL with ``ssl = on`` (STARTTLS via SSLRequest).
 - :class:`NginxServer` — nginx with ``ssl_protocols`` / ``ssl_ciphers``.
 - :class:`PlainHTTPServer`, :class:`BannerServer`, :class:`SilentServer`,
   :func:`closed_port` — the non-TLS shapes a port can have.
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import enum
 import os
 import random
@@ -44,6 +42,18 @@ from types import TracebackType
 from typing import Any
 
 from inspector.lab.pki import PemFiles
+from inspector.lab.tls_truth import (
+    OPENSSL_PROTOCOLS,
+    ExpectedTLS,
+    certificate_auth,
+    cipher_usable_at,
+    expected_groups,
+    openssl_binary,
+    openssl_ciphers,
+    openssl_expected,
+    usable_with_auth,
+    versions_between,
+)
 
 LOOPBACK_V4 = "127.0.0.1"
 LOOPBACK_V6 = "::1"
@@ -76,6 +86,10 @@ class LoopbackServer:
 
     def stop(self) -> None:
         raise NotImplementedError
+
+    def expected(self) -> ExpectedTLS:
+        """What a correct scan of this server reports (TLS peers override this)."""
+        raise NotImplementedError(f"{type(self).__name__} is not a TLS peer with a known truth")
 
     @property
     def address(self) -> str:
@@ -442,18 +456,18 @@ class HostileServer(_ThreadedServer):
 # --------------------------------------------------------------------------- openssl s_server
 
 
-def _primary_group(user: str) -> int:
+def _pem_blocks(text: str) -> list[str]:
+    return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", text, re.S)
+
+
+def primary_group(user: str) -> int:
+    """Primary group id of `user` (to drop privileges to it)."""
     import pwd
 
     return pwd.getpwnam(user).pw_gid
 
 
-def openssl_binary() -> str | None:
-    """Path of the system ``openssl`` command, or None."""
-    return shutil.which("openssl")
-
-
-class _ProcessServer(LoopbackServer):
+class ProcessServer(LoopbackServer):
     """A child process whose output is drained into a short tail (for error messages)."""
 
     def __init__(self) -> None:
@@ -482,7 +496,7 @@ class _ProcessServer(LoopbackServer):
             cwd=cwd,
             start_new_session=True,
             user=user,
-            group=_primary_group(user) if user else None,
+            group=primary_group(user) if user else None,
             extra_groups=[] if user else None,
         )
 
@@ -518,7 +532,7 @@ class _ProcessServer(LoopbackServer):
         self._proc = None
 
 
-class OpenSSLServer(_ProcessServer):
+class OpenSSLServer(ProcessServer):
     """``openssl s_server -www`` on an ephemeral loopback port.
 
     `cipher` is the TLS ≤ 1.2 cipher string (``:@SECLEVEL=0`` is appended unless
@@ -554,6 +568,8 @@ class OpenSSLServer(_ProcessServer):
         self.dhparam = dhparam
         self.extra_args = tuple(extra_args)
         self.host = host
+        self._workdir: Path | None = None
+        self._chain_file: Path | None = None
 
     def argv(self) -> list[str]:
         binary = openssl_binary()
@@ -562,6 +578,8 @@ class OpenSSLServer(_ProcessServer):
         accept = f"[{self.host}]:0" if ":" in self.host else f"{self.host}:0"
         argv = [binary, "s_server", "-accept", accept, "-www", "-cert", str(self.pem.cert)]
         argv += ["-key", str(self.pem.key), "-cipher", self.cipher]
+        if self._chain_file is not None:
+            argv += ["-cert_chain", str(self._chain_file)]
         if self.ciphersuites is not None:
             argv += ["-ciphersuites", self.ciphersuites]
         if self.min_version:
@@ -583,7 +601,7 @@ class OpenSSLServer(_ProcessServer):
         return openssl_expected(
             self.pem,
             self.cipher,
-            versions=_versions_between(self.min_version, self.max_version, _OPENSSL_PROTOCOLS),
+            versions=versions_between(self.min_version, self.max_version, OPENSSL_PROTOCOLS),
             ciphersuites=self.ciphersuites,
             server_preference=self.server_preference,
             groups=self.groups,
@@ -591,9 +609,15 @@ class OpenSSLServer(_ProcessServer):
         )
 
     def start(self) -> None:
+        # s_server reads only the first certificate of -cert: the rest go to -cert_chain.
+        extra = _pem_blocks(self.pem.cert.read_text())[1:]
+        if extra:
+            self._workdir = Path(tempfile.mkdtemp(prefix="cryptoscope-s_server-"))
+            self._chain_file = self._workdir / "chain.pem"
+            self._chain_file.write_text("".join(extra))
         self._spawn(self.argv())
         lines = self._lines()
-        port = _wait_for_line(
+        port = wait_for_line(
             lines, re.compile(r"^ACCEPT .*:(\d+)$"), self._proc, "openssl s_server"
         )
         if port is None:
@@ -602,13 +626,16 @@ class OpenSSLServer(_ProcessServer):
             raise LabServerError(f"openssl s_server did not start:\n{tail}")
         self.port = int(port)
         self._drain_rest(lines)
-        _wait_until_connectable(self.host, self.port)
+        wait_until_connectable(self.host, self.port)
 
     def stop(self) -> None:
         self._terminate()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = self._chain_file = None
 
 
-def _wait_for_line(
+def wait_for_line(
     lines: Iterator[str],
     pattern: re.Pattern[str],
     proc: subprocess.Popen[bytes] | None,
@@ -637,7 +664,7 @@ def _wait_for_line(
         guard.join(1)
 
 
-def _wait_until_connectable(host: str, port: int, timeout: float = START_TIMEOUT_S) -> None:
+def wait_until_connectable(host: str, port: int, timeout: float = START_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -763,22 +790,22 @@ class PyOpenSSLServer(_ThreadedServer):
         by_name.update({item.name: item for item in openssl_ciphers("ALL", version="TLSv1.3")})
         auth = certificate_auth(self.pem)
         listed = [by_name[name] for name in self.cipher_names() if name in by_name]
-        versions = _versions_between(
-            self.min_version or "TLSv1.2", self.max_version, _OPENSSL_PROTOCOLS
+        versions = versions_between(
+            self.min_version or "TLSv1.2", self.max_version, OPENSSL_PROTOCOLS
         )
         suites: dict[str, tuple[int, ...]] = {}
         for version in versions:
             usable = tuple(
                 item.suite_id
                 for item in listed
-                if _usable(item, auth) and _cipher_usable_at(item, version)
+                if usable_with_auth(item, auth) and cipher_usable_at(item, version)
             )
             if usable:
                 suites[version] = usable
         ecdhe = any(item.name.startswith("ECDHE-") for item in listed)
         transport = "tls-client-cert-required" if self.client_ca else "tls"
         return ExpectedTLS(
-            suites, self.server_preference, _expected_groups(self.groups, suites, ecdhe), transport
+            suites, self.server_preference, expected_groups(self.groups, suites, ecdhe), transport
         )
 
     def start(self) -> None:
@@ -926,162 +953,6 @@ class TlsliteServer(_ThreadedServer):
             return
 
 
-# --------------------------------------------------------------------------- PostgreSQL
-
-
-def postgres_bindir() -> Path | None:
-    """The newest ``/usr/lib/postgresql/*/bin`` holding initdb and postgres, or None."""
-    candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
-    )
-    for bindir in reversed(candidates):
-        if (bindir / "initdb").exists() and (bindir / "postgres").exists():
-            return bindir
-    return None
-
-
-#: Unprivileged account PostgreSQL runs as when we are root (it refuses root).
-POSTGRES_RUN_AS = "nobody"
-
-
-class PostgresServer(_ProcessServer):
-    """PostgreSQL with ``ssl = on`` in a temporary data directory.
-
-    Runs as the current user, or as :data:`POSTGRES_RUN_AS` when that is root.
-    PostgreSQL cannot bind port 0: an ephemeral port is reserved and released
-    just before start, and start is retried on a collision.
-    """
-
-    def __init__(
-        self,
-        pem: PemFiles,
-        *,
-        ssl_ciphers: str = "HIGH:MEDIUM:+3DES:!aNULL",
-        min_version: str = "TLSv1.2",
-        max_version: str | None = None,
-        prefer_server_ciphers: bool = True,
-        ecdh_curve: str = "prime256v1",
-        host: str = LOOPBACK_V4,
-    ) -> None:
-        super().__init__()
-        self.pem = pem
-        self.ssl_ciphers = ssl_ciphers
-        self.min_version = min_version
-        self.max_version = max_version
-        self.prefer_server_ciphers = prefer_server_ciphers
-        self.ecdh_curve = ecdh_curve
-        self.host = host
-        self._workdir: Path | None = None
-
-    def expected(self) -> ExpectedTLS:
-        """Truth from ``ssl_ciphers`` / ``ssl_*_protocol_version`` / ``ssl_ecdh_curve``.
-
-        PostgreSQL links the system OpenSSL, so ``openssl ciphers`` speaks for it;
-        TLS 1.3 uses OpenSSL's default suites (no setting before PostgreSQL 18).
-        """
-        return openssl_expected(
-            self.pem,
-            self.ssl_ciphers,
-            versions=_versions_between(self.min_version, self.max_version, _OPENSSL_PROTOCOLS),
-            server_preference=self.prefer_server_ciphers,
-            groups=self.ecdh_curve,
-            transport="starttls-postgres",
-        )
-
-    @staticmethod
-    def _run_as() -> str | None:
-        return POSTGRES_RUN_AS if os.geteuid() == 0 else None
-
-    def _chown(self, path: Path) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(path, POSTGRES_RUN_AS)
-
-    def start(self) -> None:
-        bindir = postgres_bindir()
-        if bindir is None:
-            raise LabServerError(
-                "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres)"
-            )
-        workdir = Path(tempfile.mkdtemp(prefix="cryptoscope-pg-"))
-        self._workdir = workdir
-        workdir.chmod(0o755)
-        self._chown(workdir)
-        data = workdir / "data"
-        # Copies owned by the server's user: PostgreSQL checks the key's owner and mode.
-        cert = workdir / "server.crt"
-        key = workdir / "server.key"
-        shutil.copyfile(self.pem.cert, cert)
-        shutil.copyfile(self.pem.key, key)
-        key.chmod(0o600)
-        for path in (cert, key):
-            self._chown(path)
-        run_as = self._run_as()
-        init = subprocess.run(
-            [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=workdir,
-            user=run_as,
-            group=_primary_group(run_as) if run_as else None,
-            extra_groups=[] if run_as else None,
-        )
-        if init.returncode != 0:
-            self.stop()
-            raise LabServerError(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
-        settings = {
-            "listen_addresses": f"'{self.host}'",
-            "unix_socket_directories": f"'{workdir}'",
-            "ssl": "on",
-            "ssl_cert_file": f"'{cert}'",
-            "ssl_key_file": f"'{key}'",
-            "ssl_ciphers": f"'{self.ssl_ciphers}'",
-            "ssl_prefer_server_ciphers": "on" if self.prefer_server_ciphers else "off",
-            "ssl_min_protocol_version": f"'{self.min_version}'",
-            "ssl_ecdh_curve": f"'{self.ecdh_curve}'",
-            "fsync": "off",
-            "shared_buffers": "16MB",
-            "max_connections": "40",
-            "logging_collector": "off",
-        }
-        if self.max_version:
-            settings["ssl_max_protocol_version"] = f"'{self.max_version}'"
-        with (data / "postgresql.conf").open("a") as conf:
-            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
-        last_error = ""
-        for _attempt in range(5):
-            self.port = closed_port(self.host)
-            self._spawn(
-                [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port)],
-                cwd=str(workdir),
-                user=run_as,
-            )
-            lines = self._lines()
-            ready = _wait_for_line(
-                lines,
-                re.compile(
-                    r".*(database system is ready to accept connections|could not bind|FATAL.*)"
-                ),
-                self._proc,
-                "postgres",
-            )
-            if ready is not None and "ready" in ready:
-                self._drain_rest(lines)
-                _wait_until_connectable(self.host, self.port)
-                return
-            last_error = self.output_tail
-            self._terminate()
-        self.stop()
-        raise LabServerError(f"postgres did not start:\n{last_error}")
-
-    def stop(self) -> None:
-        self._terminate()
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-
 # --------------------------------------------------------------------------- nginx
 
 
@@ -1091,7 +962,7 @@ def nginx_binary() -> str | None:
     )
 
 
-class NginxServer(_ProcessServer):
+class NginxServer(ProcessServer):
     """nginx (one process, no daemon) terminating TLS with the given directives."""
 
     def __init__(
@@ -1102,10 +973,12 @@ class NginxServer(_ProcessServer):
         ssl_ciphers: str = "HIGH:!aNULL",
         prefer_server_ciphers: bool = True,
         ssl_ecdh_curve: str | None = None,
+        ssl_dhparam: Path | None = None,
         host: str = LOOPBACK_V4,
     ) -> None:
         super().__init__()
         self.pem = pem
+        self.ssl_dhparam = ssl_dhparam
         self.ssl_protocols = ssl_protocols
         self.ssl_ciphers = ssl_ciphers
         self.prefer_server_ciphers = prefer_server_ciphers
@@ -1129,11 +1002,15 @@ class NginxServer(_ProcessServer):
             versions=versions,
             server_preference=self.prefer_server_ciphers,
             groups=curve,
+            # nginx uses no DHE suite without ssl_dhparam (since 1.11.0).
+            finite_field_dhe=self.ssl_dhparam is not None,
         )
 
     def config(self, port: int, workdir: Path) -> str:
         listen = f"[{self.host}]:{port}" if ":" in self.host else f"{self.host}:{port}"
         curve = f"        ssl_ecdh_curve {self.ssl_ecdh_curve};\n" if self.ssl_ecdh_curve else ""
+        if self.ssl_dhparam is not None:
+            curve += f"        ssl_dhparam {self.ssl_dhparam};\n"
         return (
             "daemon off;\nmaster_process off;\nworker_processes 1;\n"
             f"pid {workdir}/nginx.pid;\nerror_log stderr warn;\n"
@@ -1171,7 +1048,7 @@ class NginxServer(_ProcessServer):
             lines = self._lines()
             self._drain_rest(lines)
             try:
-                _wait_until_connectable(self.host, self.port, timeout=5)
+                wait_until_connectable(self.host, self.port, timeout=5)
                 return
             except LabServerError:
                 self._terminate()
@@ -1273,254 +1150,3 @@ class CountingProxy(LoopbackServer):
         if self._thread is not None:
             self._thread.join(10)
         self._loop = self._server = None
-
-
-# --------------------------------------------------------------------------- truth
-#
-# What each server must be found to accept, derived from its own configuration
-# with tools outside the prober: the `openssl ciphers` command, tlslite's own
-# suite tables, pyOpenSSL's cipher list, and the IANA registry CSVs read
-# directly (never through agent.tls.reference).
-
-#: OpenSSL's group names that differ from IANA's.
-OPENSSL_GROUP_ALIASES: dict[str, str] = {
-    "P-256": "secp256r1",
-    "prime256v1": "secp256r1",
-    "P-384": "secp384r1",
-    "P-521": "secp521r1",
-    "X25519": "x25519",
-    "X448": "x448",
-}
-
-#: Groups that exist only for TLS 1.3 key shares (never in a TLS 1.2 ECDHE exchange).
-_TLS13_ONLY_GROUP_MARKERS = ("MLKEM", "ffdhe")
-
-_OPENSSL_VERSION_FLAGS = {
-    "TLSv1.0": "-tls1",
-    "TLSv1.1": "-tls1_1",
-    "TLSv1.2": "-tls1_2",
-    "TLSv1.3": "-tls1_3",
-}
-_OPENSSL_PROTOCOLS = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-_ALL_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-
-
-def iana_registry_dir(start: Path | None = None) -> Path | None:
-    """The folder of the IANA CSVs (``shared/data/iana`` beside the repository), or None.
-
-    ``CRYPTOSCOPE_IANA_DIR`` overrides the search.
-    """
-    override = os.environ.get("CRYPTOSCOPE_IANA_DIR")
-    if override:
-        return Path(override) if Path(override, "tls-parameters-4.csv").exists() else None
-    here = (start or Path(__file__)).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "data" / "iana"
-        if (candidate / "tls-parameters-4.csv").exists():
-            return candidate
-    return None
-
-
-def read_iana_cipher_suites(csv_path: Path) -> dict[int, str]:
-    """Suite id → IANA name, for every single-code-point assigned row of tls-parameters-4.csv."""
-    import csv
-
-    table: dict[int, str] = {}
-    with csv_path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            value, name = row["Value"], row["Description"].strip()
-            match = re.fullmatch(r"0x([0-9A-Fa-f]{2}),0x([0-9A-Fa-f]{2})", value)
-            if not match or name in {"Unassigned", "Reserved"} or not name.startswith("TLS_"):
-                continue
-            table[int(match.group(1) + match.group(2), 16)] = name
-    return table
-
-
-def read_iana_groups(csv_path: Path) -> dict[int, str]:
-    """Group id → IANA name, for every single-value assigned row of tls-parameters-8.csv."""
-    import csv
-
-    table: dict[int, str] = {}
-    with csv_path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            value, name = row["Value"], row["Description"].strip()
-            if value.isdigit() and name not in {"Unassigned", "Reserved"}:
-                table[int(value)] = name
-    return table
-
-
-def iana_group_name(openssl_name: str) -> str:
-    """IANA spelling of an OpenSSL group name (``P-256`` → ``secp256r1``)."""
-    return OPENSSL_GROUP_ALIASES.get(openssl_name, openssl_name)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class OpenSSLCipher:
-    """One line of ``openssl ciphers -V``."""
-
-    suite_id: int
-    name: str  # OpenSSL's name
-    auth: str  # Au= column: RSA, ECDSA, DSS, PSK, None, any, ...
-    since: str = ""  # oldest protocol that can use it: SSLv3, TLSv1, TLSv1.2, TLSv1.3
-
-
-def openssl_ciphers(
-    cipher: str,
-    *,
-    version: str | None = None,
-    ciphersuites: str | None = None,
-    supported_only: bool = True,
-) -> list[OpenSSLCipher]:
-    """``openssl ciphers [-s] -V [-<version>] [-ciphersuites X] CIPHER``, parsed, in printed order."""
-    binary = openssl_binary()
-    if binary is None:
-        raise LabServerError("the openssl command is not installed")
-    argv = [binary, "ciphers"] + (["-s"] if supported_only else []) + ["-V"]
-    if version is not None:
-        argv.append(_OPENSSL_VERSION_FLAGS[version])
-    if ciphersuites is not None:
-        argv += ["-ciphersuites", ciphersuites]
-    argv.append(cipher)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        # "no cipher match" is an empty list, not an error of ours.
-        if "no cipher match" in done.stderr or not done.stderr.strip():
-            return []
-        raise LabServerError(f"openssl ciphers failed: {done.stderr.strip()}")
-    found = []
-    for line in done.stdout.splitlines():
-        match = re.match(
-            r"\s*0x([0-9A-F]{2}),0x([0-9A-F]{2}) - (\S+)\s+(\S+)\s+Kx=\S+\s+Au=(\S+)", line
-        )
-        if match:
-            suite_id = int(match.group(1) + match.group(2), 16)
-            found.append(OpenSSLCipher(suite_id, match.group(3), match.group(5), match.group(4)))
-    return found
-
-
-def certificate_auth(pem: PemFiles) -> str:
-    """The ``Au=`` value of suites a server with this leaf can use (RSA, ECDSA, …)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
-
-    key = x509.load_pem_x509_certificate(pem.cert.read_bytes()).public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "ECDSA"
-    if isinstance(key, dsa.DSAPublicKey):
-        return "DSS"
-    return "ECDSA"  # EdDSA leaves sign with the ECDSA suites in TLS 1.2
-
-
-def _usable(cipher: OpenSSLCipher, auth: str) -> bool:
-    return cipher.auth in {auth, "any", "None"}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ExpectedTLS:
-    """What a correct scan of a TLS server reports, from the server's own configuration."""
-
-    #: Accepted versions only (PROTOCOL_NAMES spelling) → suite ids; in the server's
-    #: preference order when `server_preference`, else in no particular order.
-    suites: dict[str, tuple[int, ...]]
-    server_preference: bool
-    #: IANA group names the server accepts (union over versions); None: not derived.
-    groups: frozenset[str] | None = None
-    #: The Transport value the scan must classify the port as.
-    transport: str = "tls"
-
-    @property
-    def accepted_protocols(self) -> tuple[str, ...]:
-        return tuple(name for name in _ALL_PROTOCOLS if name in self.suites)
-
-    @property
-    def rejected_protocols(self) -> tuple[str, ...]:
-        return tuple(name for name in _ALL_PROTOCOLS if name not in self.suites)
-
-    def suite_names(self, version: str, iana: dict[int, str]) -> tuple[str, ...]:
-        """IANA names of the suites accepted at `version`, in order."""
-        return tuple(iana[suite_id] for suite_id in self.suites.get(version, ()))
-
-
-def _versions_between(low: str | None, high: str | None, available: Sequence[str]) -> list[str]:
-    names = list(available)
-    lo = names.index(low) if low in names else 0
-    hi = names.index(high) if high in names else len(names) - 1
-    return names[lo : hi + 1]
-
-
-def _openssl_expected_suites(
-    pem: PemFiles,
-    cipher: str,
-    ciphersuites: str | None,
-    versions: Sequence[str],
-) -> dict[str, tuple[int, ...]]:
-    auth = certificate_auth(pem)
-    suites: dict[str, tuple[int, ...]] = {}
-    for version in versions:
-        listed = openssl_ciphers(cipher, version=version, ciphersuites=ciphersuites)
-        ids = tuple(item.suite_id for item in listed if _usable(item, auth))
-        if version == "TLSv1.3":
-            ids = tuple(item for item in ids if item >> 8 == 0x13)
-        else:
-            ids = tuple(item for item in ids if item >> 8 != 0x13)
-        if ids:
-            suites[version] = ids
-    return suites
-
-
-def _expected_groups(
-    groups: str | None, suites: dict[str, tuple[int, ...]], ecdhe: bool
-) -> frozenset[str] | None:
-    if groups is None:
-        return None
-    names = [iana_group_name(name) for name in re.split(r"[:,\s]+", groups.strip()) if name]
-    found: set[str] = set()
-    if "TLSv1.3" in suites:
-        found.update(names)
-    if ecdhe and any(version != "TLSv1.3" for version in suites):
-        found.update(
-            name for name in names if not any(mark in name for mark in _TLS13_ONLY_GROUP_MARKERS)
-        )
-    return frozenset(found)
-
-
-def _has_ecdhe(cipher: str, versions: Sequence[str]) -> bool:
-    return any(
-        item.name.startswith(("ECDHE-", "AECDH-"))
-        for version in versions
-        if version != "TLSv1.3"
-        for item in openssl_ciphers(cipher, version=version)
-    )
-
-
-def openssl_expected(
-    pem: PemFiles,
-    cipher: str,
-    *,
-    versions: Sequence[str],
-    ciphersuites: str | None = None,
-    server_preference: bool,
-    groups: str | None = None,
-    transport: str = "tls",
-) -> ExpectedTLS:
-    """Truth for a server built on the system OpenSSL (s_server, PostgreSQL, nginx).
-
-    `versions` are the protocol versions the server enables; a version with no
-    usable suite is one the server rejects.
-    """
-    suites = _openssl_expected_suites(pem, cipher, ciphersuites, versions)
-    ecdhe = _has_ecdhe(cipher, [version for version in versions if version in suites])
-    return ExpectedTLS(
-        suites, server_preference, _expected_groups(groups, suites, ecdhe), transport
-    )
-
-
-_SINCE_ORDER = {"SSLv3": 0, "TLSv1": 1, "TLSv1.0": 1, "TLSv1.1": 2, "TLSv1.2": 3, "TLSv1.3": 4}
-
-
-def _cipher_usable_at(cipher: OpenSSLCipher, version: str) -> bool:
-    if version == "TLSv1.3" or cipher.since == "TLSv1.3":
-        return version == "TLSv1.3" and cipher.since == "TLSv1.3"
-    return _SINCE_ORDER.get(cipher.since, 0) <= _SINCE_ORDER[version]

@@ -20,23 +20,27 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from agent.tls.model import EndpointScan, ScanOptions, Target
-from inspector.lab import pki
-from inspector.lab.tls_servers import (
+from inspector.lab.postgres import postgres_bindir
+from inspector.lab.tls_catalogue import (
+    LabPems,
+    PeerSpec,
+    build_peer,
+    cert_file,
+    expected_for,
+    make_lab_pems,
+    missing_requirement,
+)
+from inspector.lab.tls_servers import LabServerError, LoopbackServer, nginx_binary
+from inspector.lab.tls_truth import (
     ExpectedTLS,
-    LabServerError,
-    LoopbackServer,
     iana_registry_dir,
-    nginx_binary,
     openssl_binary,
-    postgres_bindir,
     read_iana_cipher_suites,
     read_iana_groups,
 )
 
 #: Generous: the machine has 2 cores shared by many test processes.
 REAL_PEER_OPTIONS = ScanOptions(connect_timeout=10.0, read_timeout=10.0, endpoint_deadline=90.0)
-
-PROTOCOLS_TESTED_BY_DEFAULT = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
 # --------------------------------------------------------------------------- requirements
@@ -166,14 +170,19 @@ def group_problems(result: EndpointScan, expected: ExpectedTLS) -> list[str]:
     return [] if got == want else [describe_mismatch("groups", want, got)]
 
 
-def certificate_problems(result: EndpointScan, cert_file: Path) -> list[str]:
-    """The chain as served, leaf first, compared with the PEM file the server was given."""
+def certificate_problems(result: EndpointScan, expected: ExpectedTLS, cert_file: Path) -> list[str]:
+    """The chain as served (measured by an independent client), leaf first; the leaf's facts
+    compared with the PEM file the server was given."""
     chain = x509.load_pem_x509_certificates(cert_file.read_bytes())
-    want = [cert.fingerprint(hashes.SHA256()).hex() for cert in chain]
+    leaf = chain[0]
+    if expected.chain_sha256[:1] != (leaf.fingerprint(hashes.SHA256()).hex(),):
+        return ["truth: the independent client did not receive the PEM file's leaf"]
     got = [cert.sha256 for cert in result.certificates]
-    if got != want:
-        return [describe_mismatch("certificate chain (sha256, leaf first)", want, got)]
-    leaf, info = chain[0], result.certificates[0]
+    if got != list(expected.chain_sha256):
+        return [
+            describe_mismatch("certificate chain (sha256, leaf first)", expected.chain_sha256, got)
+        ]
+    info = result.certificates[0]
     key: Any = leaf.public_key()
     problems = []
     if info.key_bits != key.key_size:
@@ -210,32 +219,10 @@ def assert_no_problems(label: str, result: EndpointScan, problems: list[str]) ->
 # --------------------------------------------------------------------------- PKI
 
 
-@dataclasses.dataclass(frozen=True)
-class LabPki:
-    """Throw-away certificates written as PEM files for one test session (per xdist worker)."""
-
-    root: pki.Issued
-    rsa: pki.PemFiles  # RSA 2048 leaf signed by the root
-    ec: pki.PemFiles  # P-256 leaf behind an intermediate (chain of two in the file)
-    client: pki.PemFiles  # client certificate for mTLS, signed by the root
-
-
 @pytest.fixture(scope="session")
-def lab_pki(tmp_path_factory: pytest.TempPathFactory) -> LabPki:
-    directory = tmp_path_factory.mktemp("lab-pki")
-    root = pki.make_ca("cryptoscope test root", key_kind="rsa", key_bits=2048)
-    intermediate = pki.make_ca("cryptoscope test intermediate", issuer=root, key_bits=256)
-    rsa_leaf = pki.make_leaf(root, key_kind="rsa", key_bits=2048)
-    ec_leaf = pki.make_leaf(intermediate, key_kind="ec", key_bits=256)
-    client = pki.make_leaf(
-        root, common_name="lab client", dns_names=(), ip_addresses=(), client=True
-    )
-    return LabPki(
-        root=root,
-        rsa=pki.write_pem_files(directory, "rsa", rsa_leaf, (), root),
-        ec=pki.write_pem_files(directory, "ec", ec_leaf, (intermediate,), root),
-        client=pki.write_pem_files(directory, "client", client, (), root),
-    )
+def lab_pki(tmp_path_factory: pytest.TempPathFactory) -> LabPems:
+    """Throw-away certificates for one test session (one per xdist worker)."""
+    return make_lab_pems(tmp_path_factory.mktemp("lab-pki"))
 
 
 @contextlib.contextmanager
@@ -249,3 +236,52 @@ def started(server: LoopbackServer) -> Iterator[LoopbackServer]:
         yield server
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------- catalogue peers
+
+
+@dataclasses.dataclass(frozen=True)
+class ScannedPeer:
+    """One catalogue peer, running, with its truth and one scan of it."""
+
+    spec: PeerSpec
+    server: LoopbackServer
+    expected: ExpectedTLS
+    scanned: Scanned
+    cert_file: Path
+
+    @property
+    def result(self) -> EndpointScan:
+        return self.scanned.result
+
+
+@contextlib.contextmanager
+def scanned_peer(spec: PeerSpec, pems: LabPems, **target: Any) -> Iterator[ScannedPeer]:
+    """Start the catalogue peer `spec`, derive its truth, scan it once; stop it after."""
+    scan_api()
+    reason = missing_requirement(spec)
+    if reason:
+        pytest.skip(reason)
+    with started(build_peer(spec, pems)) as server:
+        expected = expected_for(server, pems)
+        yield ScannedPeer(
+            spec, server, expected, scan_server(server, **target), cert_file(spec, pems)
+        )
+
+
+def check_versions_suites_and_order(peer: ScannedPeer, iana: dict[int, str]) -> None:
+    assert_no_problems(
+        peer.spec.name, peer.result, protocol_problems(peer.result, peer.expected, iana)
+    )
+
+
+def check_groups_certificates_and_transport(peer: ScannedPeer) -> None:
+    result = peer.result
+    problems = group_problems(result, peer.expected)
+    problems += certificate_problems(result, peer.expected, peer.cert_file)
+    if str(result.transport) != peer.expected.transport:
+        problems.append(f"transport: expected {peer.expected.transport}, got {result.transport}")
+    if result.error:
+        problems.append(f"error: expected none, got {result.error!r}")
+    assert_no_problems(peer.spec.name, result, problems)

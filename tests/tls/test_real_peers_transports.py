@@ -13,25 +13,24 @@ from collections.abc import Iterator
 import pytest
 
 from agent.tls.model import ScanOptions, Target, Transport
+from inspector.lab.tls_catalogue import PEERS_BY_NAME
 from inspector.lab.tls_servers import (
     LOOPBACK_V4,
     BannerServer,
     PlainHTTPServer,
-    PostgresServer,
     SilentServer,
     closed_port,
 )
 from tests.tls.conftest import (
-    LabPki,
+    LabPems,
     Scanned,
+    ScannedPeer,
     assert_no_problems,
-    certificate_problems,
-    group_problems,
-    protocol_problems,
-    require_openssl,
-    require_postgres,
+    check_groups_certificates_and_transport,
+    check_versions_suites_and_order,
     scan,
     scan_api,
+    scanned_peer,
     started,
 )
 
@@ -116,44 +115,21 @@ def test_closed_port_is_classified(non_tls: NonTLS) -> None:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-@pytest.fixture(scope="module")
-def postgres(lab_pki: LabPki) -> Iterator[tuple[PostgresServer, dict[str, Scanned]]]:
-    """One PostgreSQL (ssl = on), scanned with and without the discovery hint."""
-    scan_api()
-    require_postgres()
-    require_openssl()
-    server = PostgresServer(
-        lab_pki.rsa,
-        ssl_ciphers="ECDHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-SHA:AES128-SHA256:ECDHE-RSA-CHACHA20-POLY1305",
-        min_version="TLSv1.2",
-        prefer_server_ciphers=True,
-        ecdh_curve="prime256v1",
-    )
-    with started(server) as running:
-        assert isinstance(running, PostgresServer)
-        hinted = Target(running.host, running.port, protocol_hint="postgresql")
-        plain = Target(running.host, running.port)
-        # Two scans, one after the other: the same endpoint twice in one call would share a key.
-        yield (
-            running,
-            {
-                "hint": scan([hinted])[(running.host, running.port)],
-                "no hint": scan([plain])[(running.host, running.port)],
-            },
-        )
+@pytest.fixture(scope="module", params=["hint", "no hint"])
+def postgres(request: pytest.FixtureRequest, lab_pki: LabPems) -> Iterator[ScannedPeer]:
+    """The catalogue's PostgreSQL (ssl = on), scanned with and without the discovery hint."""
+    hint = {"protocol_hint": "postgresql"} if request.param == "hint" else {}
+    with scanned_peer(PEERS_BY_NAME["postgres-starttls"], lab_pki, **hint) as scanned:
+        yield scanned
 
 
 @pytest.mark.needs_postgres
-@pytest.mark.parametrize("how", ["hint", "no hint"])
-def test_postgres_starttls_suites_groups_and_certificate(
-    postgres: tuple[PostgresServer, dict[str, Scanned]], how: str, iana_suites: dict[int, str]
+def test_postgres_starttls_versions_suites_and_order(
+    postgres: ScannedPeer, iana_suites: dict[int, str]
 ) -> None:
-    server, scans = postgres
-    result = scans[how].result
-    expected = server.expected()
-    problems = protocol_problems(result, expected, iana_suites)
-    problems += group_problems(result, expected)
-    problems += certificate_problems(result, server.pem.cert)
-    if result.transport != Transport.STARTTLS_POSTGRES:
-        problems.append(f"transport: expected starttls-postgres, got {result.transport}")
-    assert_no_problems(f"PostgreSQL ({how})", result, problems)
+    check_versions_suites_and_order(postgres, iana_suites)
+
+
+@pytest.mark.needs_postgres
+def test_postgres_starttls_groups_certificate_and_transport(postgres: ScannedPeer) -> None:
+    check_groups_certificates_and_transport(postgres)
