@@ -196,7 +196,7 @@ class _Pki:
             serial=_digest("serial", name, generation)[:16],
             not_before=min(
                 not_after - timedelta(days=397 if days_left > 80 or roll < 0.5 else 90),
-                self.now - timedelta(days=1),
+                self.now - timedelta(days=30),
             ),
             not_after=not_after,
             key_type=key_type,
@@ -423,12 +423,16 @@ def generate(
                     expires_at=now - timedelta(days=1),
                     created_at=started - timedelta(days=60),
                 )
-            for batch in _batches(population, batch_size):
+            # the newest ~4% of endpoints only appear in the last run (scale-up, new workloads)
+            scanned = (
+                population if run_index == runs - 1 else population[: len(population) * 24 // 25]
+            )
+            for batch in _batches(scanned, batch_size):
                 items = []
                 findings = []
                 for endpoint in batch:
                     # one certificate generation per (workload, run) for ~5% of workloads: rotation
-                    generation = run_index if int(_digest(endpoint.cert_name)[:2], 16) < 13 else 0
+                    generation = run_index if int(_digest(endpoint.cert_name)[:2], 16) < 24 else 0
                     scan = _scan(endpoint, pki, generation, started, run_index)
                     items.append((endpoint.identity, scan))
                     findings.extend(
