@@ -166,3 +166,13 @@ def test_sidecar_rbac_is_namespaced_reads_plus_reviews() -> None:
 def test_rbac_can_be_left_to_the_operator() -> None:
     rendered = render({"rbac": {"create": False}})
     assert not rendered.of_kind("ClusterRole") and not rendered.of_kind("ClusterRoleBinding")
+
+
+def test_sidecar_evidence_readers_are_bound_where_the_sidecars_run() -> None:
+    rendered = render(SCENARIOS["sidecar-everything"])
+    bindings = [
+        b
+        for b in rendered.of_kind("RoleBinding")
+        if b["roleRef"]["name"] == f"{FULLNAME}-evidence-reader"
+    ]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted([NAMESPACE, "payments"])
