@@ -198,9 +198,12 @@ class SecretsInspector:
         custom_api: Any | None = None,
         vault_reader: VaultReader | None = None,
         hasher: KeyedHasher | None = None,
+        pods: Iterable[Mapping[str, Any]] | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        """`pods`: the pods discovery already listed this cycle (plain JSON); else they are listed here."""
         self.settings = settings
+        self.pods = tuple(pods) if pods is not None else None
         self.core_api = core_api
         self.custom_api = custom_api
         self.vault_reader = vault_reader
@@ -210,6 +213,8 @@ class SecretsInspector:
     # ------------------------------------------------------------------ Kubernetes
 
     def _pods(self, errors: list[str]) -> list[dict[str, Any]] | None:
+        if self.pods is not None:
+            return [dict(pod) for pod in self.pods]
         if self.core_api is None:
             return None
         settings = self.settings
@@ -260,6 +265,9 @@ class SecretsInspector:
                 return Path(configured)
             for container, path in volume.mount_paths:
                 if container == settings.sidecar_container:
+                    return Path(path)
+            for _container, path in volume.mount_paths:  # the path this container can see
+                if Path(path).is_dir():
                     return Path(path)
             if volume.mount_paths:
                 return Path(volume.mount_paths[0][1])
@@ -583,3 +591,113 @@ class SecretsInspector:
                 settings=settings.rule_settings,
             )
         return findings
+
+
+# ---------------------------------------------------------------------- the agent loop's entry point
+
+#: Per-process state of the built-in inspector: Kubernetes client, vault reader, hash key.
+_SHARED: dict[str, Any] = {}
+
+
+def hash_key_path(settings: Any, database: Path) -> Path:
+    """The keyed-hash key file: ``secrets_hash_key_file`` when set, else beside the database (mode 0600)."""
+    configured = str(getattr(settings, "secrets_hash_key_file", "") or "")
+    return Path(configured) if configured else database.with_name("secret-hash.key")
+
+
+def secrets_settings(settings: Any, *, vault_deadline_s: float | None = None) -> SecretsSettings:
+    """:class:`SecretsSettings` from the agent's settings (``agent.config``); absent names take defaults."""
+    from agent.secrets.compare import parse_cryptoperiods
+
+    periods = str(getattr(settings, "secrets_cryptoperiods", "") or "")
+    deadline = float(getattr(settings, "keyvault_deadline", 60.0) or 60.0)
+    if vault_deadline_s is not None:
+        deadline = max(1.0, min(deadline, vault_deadline_s))
+    return SecretsSettings(
+        mode=settings.mode,
+        node_name=settings.node_name,
+        pod_name=settings.pod_name,
+        pod_namespace=settings.pod_namespace,
+        kubelet_pods_dir=Path(settings.kubelet_pods_dir),
+        keyvault_enabled=bool(settings.keyvault_enabled),
+        vault_deadline_s=deadline,
+        compare=CompareSettings(cryptoperiod_days=parse_cryptoperiods(periods)),
+        profile=settings.profile,
+    )
+
+
+def _vault_reader(settings: Any) -> VaultReader | None:
+    if not settings.keyvault_enabled:
+        return None
+    if "vault_reader" not in _SHARED:
+        from agent.secrets.keyvault import VaultSettings, default_credential, parse_vault_urls
+
+        vault_settings = VaultSettings(
+            url_overrides=parse_vault_urls(str(getattr(settings, "keyvault_urls", "") or "")),
+            ca_file=str(getattr(settings, "keyvault_ca_file", "") or "") or None,
+            verify_challenge_resource=bool(
+                getattr(settings, "keyvault_verify_challenge_resource", True)
+            ),
+        )
+        _SHARED["vault_reader"] = VaultReader(default_credential(), vault_settings)
+    return _SHARED["vault_reader"]
+
+
+def _custom_api(settings: Any) -> Any | None:
+    if "custom_api" not in _SHARED:
+        try:
+            import kubernetes.client
+
+            from agent.discovery import api_client
+
+            _SHARED["custom_api"] = kubernetes.client.CustomObjectsApi(
+                api_client(settings.kubeconfig, settings.context)
+            )
+        except Exception as exc:  # noqa: BLE001 - without the API the mounts are still read
+            log.warning(
+                "secrets: no Kubernetes client (%s); reading mounts without SPC context",
+                type(exc).__name__,
+            )
+            _SHARED["custom_api"] = None
+    return _SHARED["custom_api"]
+
+
+def inspect(
+    context: Any,
+    *,
+    vault_reader: VaultReader | None = None,
+    custom_api: Any | None = None,
+    hasher: KeyedHasher | None = None,
+) -> tuple[str, ...]:
+    """The agent loop's inspector (``agent.runner.INSPECTOR_MODULES``): inspect, record, return covered keys.
+
+    ``context`` is an :class:`agent.runner.CycleContext`: the run, the store, the agent's
+    settings and the pods discovery listed this cycle. Key Vault reads get what is left of
+    the cycle's deadline (at most ``keyvault_deadline``). Embedders and tests pass their
+    own ``vault_reader`` / ``custom_api`` / ``hasher`` (``functools.partial``); by default
+    they are built once per process from the settings (``DefaultAzureCredential``).
+    """
+    import time
+
+    from agent.secrets.records import record_secrets
+
+    settings = context.settings
+    pods = tuple(context.state.pods)
+    if pods and not any(csi_volumes_of_pod(pod) for pod in pods):
+        return ()  # no pod here mounts the Secrets Store CSI driver
+    if hasher is None:
+        key_file = hash_key_path(settings, Path(context.store.path))
+        hasher = _SHARED.get(str(key_file)) or KeyedHasher.load_or_create(key_file)
+        _SHARED[str(key_file)] = hasher
+    remaining = context.deadline - time.monotonic()
+    inspector = SecretsInspector(
+        secrets_settings(settings, vault_deadline_s=remaining * 0.8),
+        custom_api=custom_api
+        if custom_api is not None
+        else (_custom_api(settings) if pods else None),
+        vault_reader=vault_reader if vault_reader is not None else _vault_reader(settings),
+        hasher=hasher,
+        pods=pods or None,  # none listed: read the disk without SPC context
+    )
+    result = inspector.inspect()
+    return record_secrets(context.store, context.run_id, result)

@@ -388,3 +388,18 @@ class VaultReader:
             rotation_policy=rotation,
             hsm_backed=hsm_backed(key_type, base.vault_url),
         )
+
+
+def parse_vault_urls(text: str) -> dict[str, str]:
+    """``"kv-a=https://kv-a.privatelink.vaultcore.azure.net,kv-b=https://127.0.0.1:8443"`` → mapping.
+
+    Raises ValueError naming the bad item (not NAME=https://HOST[:PORT]).
+    """
+    urls: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, url = item.partition("=")
+        parsed = urlparse(url.strip())
+        if not name.strip() or parsed.scheme != "https" or not parsed.hostname:
+            raise ValueError(f"not VAULT=https://HOST[:PORT]: {item!r}")
+        urls[name.strip()] = url.strip().rstrip("/")
+    return urls
