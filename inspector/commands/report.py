@@ -14,6 +14,7 @@ from inspector.reports.cli_support import (
 )
 from inspector.reports.findings import build_findings
 from inspector.reports.inventory import build_inventory
+from inspector.reports.keys import register_keys
 
 INVENTORY_SECTIONS = (
     "protocols",
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rule", action="append", default=[], metavar="ID", help="only this rule (repeatable)"
     )
     findings.set_defaults(func=run)
+    register_keys(kinds)  # `report keys`: Key Vault / CSI key-management evidence
 
 
 def run(args: argparse.Namespace) -> int:
