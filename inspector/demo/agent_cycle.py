@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from agent.config import SETTINGS_BY_NAME
 from inspector.demo import cluster
 from inspector.demo.children import (
     available_commands,
@@ -43,6 +44,11 @@ class CycleResult:
     findings: int = 0
 
 
+def vault_wiring_available() -> bool:
+    """True when this agent build can be pointed at a vault by URL (else it would look up Azure's DNS)."""
+    return "keyvault_urls" in SETTINGS_BY_NAME
+
+
 def agent_settings(handles: ClusterHandles, db: Path) -> dict[str, object]:
     """The agent's settings for the demo, by name (see :data:`agent.config.SETTINGS`)."""
     return {
@@ -60,10 +66,12 @@ def agent_settings(handles: ClusterHandles, db: Path) -> dict[str, object]:
         "read_timeout": 5.0,
         "endpoint_deadline": 60.0,
         "cycle_deadline": 180.0,
-        "keyvault_enabled": True,
-        # The loopback vault answers for every vault name the SecretProviderClasses use.
-        "keyvault_url": handles.key_vault.url,
+        # Never let the agent resolve <vault>.vault.azure.net: only the loopback vault, or none.
+        "keyvault_enabled": vault_wiring_available(),
+        "keyvault_urls": f"{cluster.VAULT_NAME}={handles.key_vault.url}",
         "keyvault_ca_file": handles.key_vault.ca_file,
+        # The loopback vault's challenge names https://vault.azure.net, not 127.0.0.1.
+        "keyvault_verify_challenge_resource": False,
     }
 
 
@@ -77,6 +85,8 @@ def workload_identity_environment(handles: ClusterHandles, workdir: Path) -> dic
         "AZURE_TENANT_ID": cluster.TENANT_ID,
         "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
         "AZURE_AUTHORITY_HOST": handles.key_vault.authority,
+        # azure-identity's token request goes through requests: trust the loopback authority's CA.
+        "REQUESTS_CA_BUNDLE": handles.key_vault.ca_file,
     }
 
 
@@ -106,6 +116,10 @@ def run(
         progress.skipped(reason)
         state.skipped.append(f"agent cycle: {reason}")
         return CycleResult(False, reason)
+    if not vault_wiring_available():
+        reason = "Key Vault comparison: this agent build cannot be pointed at the loopback vault"
+        progress.skipped(reason)
+        state.skipped.append(reason)
     log = workdir / "agent.log"
     state.files["agent_log"] = str(log)
     env = {

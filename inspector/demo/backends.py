@@ -24,10 +24,16 @@ from inspector.lab.tls_servers import (
     LabServerError,
     LoopbackServer,
     PlainHTTPServer,
-    PostgresServer,
     PyOpenSSLServer,
-    postgres_bindir,
 )
+
+try:
+    from inspector.lab.postgres import PostgresServer, postgres_bindir
+except ImportError:  # older layout: PostgreSQL lived in tls_servers
+    from inspector.lab.tls_servers import (  # type: ignore[attr-defined,no-redef]
+        PostgresServer,
+        postgres_bindir,
+    )
 
 #: Static-RSA CBC suites with SHA-1 MACs: what a 2010-era TLS 1.0 server offered.
 LEGACY_CIPHERS = "AES256-SHA:AES128-SHA:CAMELLIA256-SHA:CAMELLIA128-SHA:SEED-SHA:@SECLEVEL=0"
@@ -118,7 +124,11 @@ def _legacy(item: Workload, keys: DemoPKI) -> LoopbackServer:
 
 def _mtls(item: Workload, keys: DemoPKI) -> LoopbackServer:
     return PyOpenSSLServer(
-        keys.server_pem(item), min_version="TLSv1.2", client_ca=keys.ca_file, host=item.pod_ip
+        keys.server_pem(item),
+        min_version="TLSv1.2",
+        groups=CLASSIC_GROUPS,
+        client_ca=keys.ca_file,
+        host=item.pod_ip,
     )
 
 
@@ -127,6 +137,7 @@ def _expiring(item: Workload, keys: DemoPKI) -> LoopbackServer:
         keys.server_pem(item, days_left=EXPIRING_IN_DAYS),
         min_version="TLSv1.2",
         cipher_list="ECDHE+AESGCM",
+        groups=CLASSIC_GROUPS,
         host=item.pod_ip,
     )
 

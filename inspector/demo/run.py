@@ -189,5 +189,5 @@ def run_demo(options: DemoOptions, stream: TextIO | None = None) -> int:
         )
     summary.print_summary(db, state, out)
     summary.print_paths(state, out)
-    progress.ok(f"demo took {time.monotonic() - started:.1f} s")
+    progress.line(f"demo took {time.monotonic() - started:.1f} s")
     return outcome

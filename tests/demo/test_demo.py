@@ -1,0 +1,251 @@
+"""`cryptoscope demo --no-tui` end to end, as a user runs it: a child process, a real cycle, a clean exit.
+
+The expectations come from what each demo server really is (a TLS 1.0 server
+must yield the TLS 1.0 finding, a plaintext port the plaintext finding, …), read
+back from the database the demo wrote with plain SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from inspector.demo.backends import postgres_bindir
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Generous: the machine is shared; we assert behaviour, never speed.
+DEMO_TIMEOUT_S = 300
+
+
+@dataclass
+class DemoRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    workdir: Path
+
+    @property
+    def state(self) -> dict:
+        return json.loads((self.workdir / "demo.json").read_text())
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        with sqlite3.connect(f"file:{self.workdir / 'cryptoscope.db'}?mode=ro", uri=True) as conn:
+            return conn.execute(sql, params).fetchall()
+
+
+def _demo_command(workdir: Path) -> list[str]:
+    return [sys.executable, "-m", "inspector", "demo", "--no-tui", "--workdir", str(workdir)]
+
+
+def _environment() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith(("KUBE", "AZURE_"))}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    workdir = tmp_path_factory.mktemp("demo")
+    completed = subprocess.run(
+        _demo_command(workdir),
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+        start_new_session=True,
+    )
+    return DemoRun(completed.returncode, completed.stdout, completed.stderr, workdir)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def _accepts(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _assert_everything_stopped(state: dict) -> None:
+    assert state["children"] or state["endpoints"], "the demo recorded nothing it started"
+    deadline = time.monotonic() + 30
+    alive = [pid for pid in state["children"] if _alive(pid)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in alive if _alive(pid)]
+    assert not alive, f"child processes left running: {alive}"
+    listening = [address for address in state["endpoints"].values() if _accepts(address)]
+    for url in state["services"].values():
+        address = url.split("://", 1)[-1]
+        if _accepts(address):
+            listening.append(address)
+    assert not listening, f"still listening after the demo exited: {listening}"
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+
+def test_demo_completes_a_cycle_and_prints_progress(demo: DemoRun) -> None:
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    lines = demo.stdout.splitlines()
+    steps = [line for line in lines if line.startswith("[")]
+    assert [line.split("]")[0] for line in steps] == [f"[{n}/8" for n in range(1, 9)], steps
+    assert "FAILED" not in demo.stdout
+    assert demo.state["phase"] == "stopped"
+    assert (demo.workdir / "cryptoscope.db").is_file()
+
+
+def test_every_pod_port_was_probed(demo: DemoRun) -> None:
+    rows = demo.query("SELECT namespace, workload_name, port, transport FROM current_endpoints")
+    seen = {(namespace, name): transport for namespace, name, _, transport in rows}
+    expected_transports = {
+        ("payments", "checkout-api"): {"tls"},
+        ("payments", "card-gateway-legacy"): {"tls"},
+        ("payments", "tokenizer"): {"tls-client-cert-required"},
+        ("web", "promo-banner"): {"tls"},
+        ("ops", "backup-runner"): {"plaintext-http"},
+        ("ops", "grafana"): {"tls"},
+    }
+    for key, transports in expected_transports.items():
+        assert seen.get(key) in transports, (key, seen.get(key))
+    storefront = {transport for namespace, name, _, transport in rows if name == "storefront"}
+    assert storefront == {"tls", "plaintext-http"}
+    if postgres_bindir() is not None:
+        assert seen.get(("payments", "ledger-db")) == "starttls-postgres"
+    else:
+        assert "PostgreSQL is not installed" in demo.stdout
+
+
+def test_post_quantum_hybrid_seen_only_where_served(demo: DemoRun) -> None:
+    rows = demo.query(
+        "SELECT DISTINCT e.workload_name FROM current_accepted_groups g "
+        "JOIN current_endpoints e ON e.endpoint_id = g.endpoint_id WHERE g.group_name = 'X25519MLKEM768'"
+    )
+    assert {name for (name,) in rows} == {"storefront", "grafana"}
+
+
+def _open_rules(demo: DemoRun, namespace: str) -> dict[str, set[str]]:
+    """workload → rule ids of its open findings (endpoint findings joined; others by subject key)."""
+    rows = demo.query(
+        "SELECT coalesce(e.workload_name, ''), f.subject_key, f.rule_id FROM findings f "
+        "LEFT JOIN endpoints e ON e.id = f.endpoint_id "
+        "WHERE f.resolved_at IS NULL AND (e.namespace = ? OR f.subject_key LIKE ? || '/%')",
+        namespace,
+        namespace,
+    )
+    found: dict[str, set[str]] = {}
+    for workload, subject_key, rule_id in rows:
+        name = workload or next(
+            (part for part in subject_key.split("/")[1:] if part and not part[0].isupper()), ""
+        )
+        found.setdefault(name, set()).add(rule_id)
+    return found
+
+
+def test_payments_findings(demo: DemoRun) -> None:
+    rules = _open_rules(demo, "payments")
+    legacy = rules.get("card-gateway-legacy", set())
+    assert {"P2", "C6", "C8", "P5"} <= legacy, legacy  # TLS 1.0, static RSA, CBC, no TLS 1.3
+    assert "Q1" in rules.get("checkout-api", set())  # TLS 1.3 without a post-quantum group
+    assert "P2" not in rules.get("checkout-api", set())
+
+
+def test_web_findings(demo: DemoRun) -> None:
+    rules = _open_rules(demo, "web")
+    assert "P7" in rules.get("storefront", set())  # the plaintext metrics port
+    assert "K6" in rules.get("promo-banner", set())  # expires in days
+    assert "Q1" not in rules.get("storefront", set())
+
+
+def test_ops_findings(demo: DemoRun) -> None:
+    rules = _open_rules(demo, "ops")
+    assert "P7" in rules.get("backup-runner", set())
+
+
+def test_reports_and_verified_evidence(demo: DemoRun) -> None:
+    files = demo.state["files"]
+    evidence = Path(files["evidence"])
+    assert (evidence / "manifest.json").is_file()
+    inventory = Path(files["inventory report"]).read_text()
+    assert "TLS_RSA_WITH_AES_128_CBC_SHA" in inventory
+    assert "snapshot verified" in demo.stdout
+    assert str(evidence) in demo.stdout
+
+
+def test_everything_it_started_is_stopped(demo: DemoRun) -> None:
+    _assert_everything_stopped(demo.state)
+
+
+# ------------------------------------------------------------------------------------ interrupted
+
+
+def _wait_for_phase(workdir: Path, phases: set[str], process: subprocess.Popen[str]) -> str:
+    deadline = time.monotonic() + DEMO_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the demo ended before it could be interrupted"
+        try:
+            phase = json.loads((workdir / "demo.json").read_text())["phase"]
+        except (OSError, ValueError, KeyError):
+            phase = ""
+        if phase in phases:
+            return phase
+        time.sleep(0.02)
+    raise AssertionError(f"the demo never reached {phases}")
+
+
+@pytest.fixture
+def running_demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    process = subprocess.Popen(
+        _demo_command(tmp_path),
+        cwd=ROOT,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process, tmp_path
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.parametrize(
+    ("signum", "phases"),
+    [(signal.SIGINT, {"agent"}), (signal.SIGTERM, {"vault", "api"})],
+    ids=["sigint-during-agent-cycle", "sigterm-during-start"],
+)
+def test_a_signal_stops_everything(
+    running_demo: tuple[subprocess.Popen[str], Path], signum: int, phases: set[str]
+) -> None:
+    process, workdir = running_demo
+    _wait_for_phase(workdir, phases, process)
+    state_before = json.loads((workdir / "demo.json").read_text())
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, output
+    state = json.loads((workdir / "demo.json").read_text())
+    assert state["phase"] == "interrupted", output
+    assert "everything the demo started has been stopped" in output
+    state["children"] = sorted(set(state["children"]) | set(state_before["children"]))
+    _assert_everything_stopped(state)
