@@ -550,7 +550,8 @@ class KubeAPIServer:
         configuration = kubernetes.client.Configuration()
         configuration.host = self.url
         if token:
-            configuration.api_key = {"authorization": "Bearer " + token}
+            # the key name changed across client versions ("authorization" before, "BearerToken" now)
+            configuration.api_key = {"authorization": "Bearer " + token, "BearerToken": "Bearer " + token}
         if self.tls and self._tmp_ca:
             configuration.verify_ssl = (
                 False  # the CA is in the kubeconfig; in-process callers trust loopback
