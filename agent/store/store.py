@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -68,10 +69,26 @@ def _bool_or_none(value: bool | None) -> int | None:
     return None if value is None else int(bool(value))
 
 
+#: Bytes a peer sent, as messages quote them ("first bytes '220 ready ...'", b'...', hex dumps).
+#: A peer's bytes may carry anything (a banner with a password, a token in an error page): never kept.
+_PEER_BYTES = re.compile(
+    r"""(?P<label>\bfirst bytes|\bbanner|\breceived|\bgot|\bsent)(?P<sep>\s*[:=]?\s*)"""
+    r"""(?:b?'[^']*'|b?"[^"]*"|[0-9a-f]{8,})""",
+    re.IGNORECASE,
+)
+_BYTES_LITERAL = re.compile(r"\bb'(?:[^'\\]|\\.)*'" + r'|\bb"(?:[^"\\]|\\.)*"')
+
+
+def redact_peer_bytes(text: str) -> str:
+    """Drop quoted peer data from a prober message, keeping what it says about the peer."""
+    text = _PEER_BYTES.sub(lambda m: f"{m.group('label')}{m.group('sep')}<redacted>", text)
+    return _BYTES_LITERAL.sub("<bytes redacted>", text)
+
+
 def _clip(text: str | None) -> str | None:
     if text is None:
         return None
-    text = " ".join(text.split())
+    text = redact_peer_bytes(" ".join(text.split()))
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
 
 

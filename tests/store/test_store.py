@@ -231,3 +231,29 @@ def test_findings_for_non_endpoint_subjects(store: Store) -> None:
     run_id = store.begin_run(agent_id="agent-a", mode="daemonset")
     store.finish_run(run_id, covered_subject_keys=["kv-prod/secrets/db-password"])
     assert store.db.execute("SELECT resolved_at IS NOT NULL FROM findings").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "kept"),
+    [
+        ("not TLS; first bytes '220 ready s3cr3t-token'", "not TLS; first bytes <redacted>"),
+        (
+            "neither TLS nor text: first bytes 16030100ab00 (short)",
+            "neither TLS nor text: first bytes <redacted> (short)",
+        ),
+        ("unexpected reply b'HTTP/1.1 400 token=abc'", "unexpected reply <bytes redacted>"),
+        ("handshake failure: sslv3 alert", "handshake failure: sslv3 alert"),
+    ],
+)
+def test_peer_bytes_in_prober_messages_are_not_stored(
+    store: Store, message: str, kept: str
+) -> None:
+    run_id = store.begin_run(agent_id="agent-a", mode="daemonset")
+    scan = EndpointScan(
+        host="10.0.0.1", port=25, transport=Transport.PLAINTEXT, error=message, warnings=(message,)
+    )
+    store.record_endpoint_scan(run_id, identity(), scan)
+    assert store.db.execute("SELECT error, warnings FROM endpoint_scans").fetchone() == (
+        kept,
+        f'["{kept}"]',
+    )
