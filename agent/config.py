@@ -93,6 +93,22 @@ def _egress_targets(text: str) -> str:
     return text
 
 
+def _cryptoperiods(text: str) -> str:
+    """``TYPE=DAYS,...`` for secret, key, cert (Key Vault / CSI rules); validated, kept as text."""
+    from agent.secrets.compare import parse_cryptoperiods
+
+    parse_cryptoperiods(text)
+    return text
+
+
+def _vault_urls(text: str) -> str:
+    """``VAULT=https://HOST[:PORT],...``; validated, kept as text."""
+    from agent.secrets.keyvault import parse_vault_urls
+
+    parse_vault_urls(text)
+    return text
+
+
 MODES = ("daemonset", "sidecar", "cluster")
 
 #: Every agent setting. Extend here (and only here).
@@ -143,6 +159,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("authz_resource", str, "snapshots", "SubjectAccessReview resource required for /snapshot"),
     Setting("authz_subresource", str, "", "SubjectAccessReview subresource required for /snapshot"),
     Setting("authz_namespace", str, "", "SubjectAccessReview namespace (default: the agent's own namespace)"),
+    # -- CSI-mounted secrets and Key Vault (agent/secrets, docs/secrets.md)
+    Setting("secrets_cryptoperiods", _cryptoperiods, "secret=365,key=365,cert=398", "cryptoperiod per Key Vault object type in days, TYPE=DAYS,... (3.7.4)"),
+    Setting("keyvault_urls", _vault_urls, "", "VAULT=https://HOST[:PORT],... base URLs replacing https://VAULT.vault.azure.net"),
+    Setting("keyvault_ca_file", str, "", "CA bundle for the Key Vault TLS connection (default: system trust)"),
+    Setting("keyvault_verify_challenge_resource", _bool, True, "require the vault's auth challenge to name its own domain (off only for loopback test vaults)"),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {setting.name: setting for setting in SETTINGS}
