@@ -33,6 +33,9 @@ NOT_IN_CLUSTER: dict[str, str] = {
     "kubeconfig": "in a pod the agent uses the in-cluster configuration",
     "context": "a kubeconfig context: outside a cluster only",
     "once": "one cycle then exit: a DaemonSet would restart it forever",
+    "keyvault_urls": "in a cluster the SPC's keyvaultName and cloudName give the vault URL; overrides serve loopback vaults",
+    "keyvault_ca_file": "Key Vault presents a publicly trusted certificate; a CA file serves loopback vaults",
+    "keyvault_verify_challenge_resource": "always on in a cluster; off only for loopback test vaults",
 }
 
 #: A non-default value for every `.Values.agent` key, to show each reaches its variable.
@@ -50,6 +53,7 @@ NON_DEFAULTS: dict[str, Any] = {
     "listen": "[::]:10443",
     "kubeletPodsDir": "/var/lib/k8s/kubelet/pods",
     "keyvaultEnabled": False,
+    "secretsCryptoperiods": "secret=180,key=90,cert=90",
     "egressTargets": ["payments.example.test:443", "[2001:db8::5]:5432/db.example.test"],
     "clusterDomain": "cluster.example",
     "apiTimeout": 12.5,
