@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent import __version__
+from agent.store import StoreError
 from agent.tls import (
     PROTOCOL_NAMES,
     EndpointScan,
@@ -28,6 +29,8 @@ from agent.tls import (
     to_json,
 )
 from inspector.cli import UsageError
+from inspector.reports.database import add_db_argument, db_path_from
+from inspector.reports.scan_recording import record_scan
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_CONCURRENCY = 16
@@ -41,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "post-quantum hybrid groups) and one full handshake for the certificate chain.",
     )
     add_scan_arguments(parser)
+    add_db_argument(parser)  # records the scan as a run (store and evidence)
+    parser.add_argument("--no-db", action="store_true", help="do not record the scan in the database")
     parser.set_defaults(func=run)
 
 
@@ -116,6 +121,12 @@ def run_scan(args: argparse.Namespace) -> list[EndpointScan]:
 def run(args: argparse.Namespace) -> int:
     results = run_scan(args)
     sys.stdout.write(render_json(results) if args.json else render_text(results))
+    if not args.no_db:
+        try:
+            run_id = record_scan(db_path_from(args), results)
+        except (StoreError, OSError) as exc:
+            raise UsageError(f"scan done, but not recorded in {db_path_from(args)}: {exc}") from exc
+        print(f"recorded as run {run_id} in {db_path_from(args)}", file=sys.stderr)
     return 0
 
 
