@@ -1,7 +1,9 @@
 """Step 6: the auditor's view — reports written as files, an evidence snapshot exported and verified.
 
-Runs the real subcommands (``report``, ``export``, ``verify``) in process, with
-their standard output captured into files in the work directory.
+Runs the real subcommands in process — ``report`` (three reports as Markdown
+files), ``keygen``, ``export --sign-key`` and ``verify --public-key`` — as an
+operator would, with their own output captured so it does not clutter the
+progress lines.
 """
 
 from __future__ import annotations
@@ -21,36 +23,55 @@ class Invocation:
     label: str
     command: str
     argv: tuple[str, ...]
-    #: Where its standard output goes (relative to the work directory); None: kept in memory.
-    output: str | None = None
+    #: The file or directory it produces.
+    output: str
 
 
 def invocations(db: Path, workdir: Path) -> tuple[Invocation, ...]:
     reports = workdir / "reports"
     evidence = workdir / "evidence"
+    signing = workdir / "evidence-signing"
     return (
-        Invocation(
-            "12.3.3 / 4.2.1.1 inventory",
-            "report",
-            ("report", "inventory", "--db", str(db), "--format", "markdown"),
-            str(reports / "inventory.md"),
+        *(
+            Invocation(
+                label,
+                "report",
+                (
+                    "report",
+                    kind,
+                    "--db",
+                    str(db),
+                    "--format",
+                    "markdown",
+                    "--out",
+                    str(reports / f"{kind}.md"),
+                ),
+                str(reports / f"{kind}.md"),
+            )
+            for kind, label in (
+                ("inventory", "12.3.3 / 4.2.1.1 inventory"),
+                ("findings", "findings by requirement"),
+                ("keys", "3.6 / 3.7 key management"),
+            )
         ),
         Invocation(
-            "findings by requirement",
-            "report",
-            ("report", "findings", "--db", str(db), "--format", "markdown"),
-            str(reports / "findings.md"),
+            "Ed25519 signing key pair",
+            "keygen",
+            ("keygen", "--out", str(signing)),
+            f"{signing}.pub",
         ),
         Invocation(
-            "3.6 / 3.7 key management",
-            "report",
-            ("report", "keys", "--db", str(db), "--format", "markdown"),
-            str(reports / "keys.md"),
+            "signed evidence snapshot",
+            "export",
+            ("export", "--db", str(db), "--out", str(evidence), "--sign-key", f"{signing}.key"),
+            str(evidence),
         ),
         Invocation(
-            "evidence snapshot", "export", ("export", "--db", str(db), "--out", str(evidence))
+            "snapshot verified",
+            "verify",
+            ("verify", str(evidence), "--public-key", f"{signing}.pub"),
+            str(evidence),
         ),
-        Invocation("snapshot verified", "verify", ("verify", str(evidence))),
     )
 
 
@@ -90,16 +111,11 @@ def write(db: Path, workdir: Path, state: DemoState, progress: Progress) -> None
             progress.skipped(reason)
             state.skipped.append(reason)
             continue
-        if invocation.output:
-            path = Path(invocation.output)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(output)
-            state.files[path.stem + " report"] = str(path)
-            progress.note(f"{invocation.label:<28} {path}")
-        else:
-            target = invocation.argv[-1]
-            state.files.setdefault("evidence", target)
-            progress.note(f"{invocation.label:<28} {target}")
+        key = {"report": f"{invocation.argv[1]} report", "keygen": "public key"}.get(
+            invocation.command, "evidence"
+        )
+        state.files[key] = invocation.output
+        progress.note(f"{invocation.label:<28} {invocation.output}")
         done += 1
     state.save("evidence")
     progress.ok(f"{done} of {len(invocations(db, workdir))} done")

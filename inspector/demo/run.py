@@ -181,7 +181,7 @@ def run_demo(options: DemoOptions, stream: TextIO | None = None) -> int:
         summary.print_paths(state, out)
         return outcome or 1
     if options.tui and summary.tui_available() and sys.stdout.isatty():
-        progress.ok(f"demo took {time.monotonic() - started:.1f} s; quit the TUI with ctrl+q")
+        progress.note(f"demo took {time.monotonic() - started:.1f} s; press q to leave the TUI")
         return summary.open_tui(db, workdir)
     if options.tui:
         progress.note(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
 from inspector.demo import cluster
 from inspector.demo.children import available_commands
+from inspector.demo.manifests import pod_name
 from inspector.demo.state import DemoState
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
@@ -22,14 +23,30 @@ class NamespaceSummary:
     endpoints: int = 0
     transports: Counter[str] = dataclasses.field(default_factory=Counter)
     severities: Counter[str] = dataclasses.field(default_factory=Counter)
-    rules: Counter[str] = dataclasses.field(default_factory=Counter)
-    secret_objects: int = 0
+    #: (severity, rule id, title) -> the subjects (workloads, mounts, vault objects) it fired on.
+    findings: dict[tuple[str, str, str], set[str]] = dataclasses.field(default_factory=dict)
 
 
-def _namespace_of(subject_key: str) -> str:
-    """Subject keys start with the namespace (``ns/Kind/name/pod@ip:port``) when they have one."""
-    head, sep, _ = subject_key.partition("/")
-    return head if sep and "@" not in head and ":" not in head else ""
+def _group_of(subject_key: str) -> tuple[str, str]:
+    """(group, short subject) of a non-endpoint finding: its namespace, or the vault for vault objects.
+
+    Subject keys start with the namespace (``ns/pod/volume/...``) when they have
+    one; vault-level subjects are ``keyvault:<vault>/<type>/<name>``.
+    """
+    if subject_key.startswith("keyvault:"):
+        vault, _, rest = subject_key.removeprefix("keyvault:").partition("/")
+        return f"Key Vault {vault}", rest
+    head, sep, rest = subject_key.partition("/")
+    if sep and "@" not in head and ":" not in head:
+        return head, rest
+    return "", subject_key
+
+
+def _workload_of_pod(pod: str) -> str:
+    for item in cluster.WORKLOADS:
+        if pod == pod_name(item):
+            return item.name
+    return pod
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -38,7 +55,7 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
 
 
 def collect(db: Path) -> dict[str, NamespaceSummary]:
-    """Per namespace: endpoints by transport, open findings by severity and rule."""
+    """Per namespace (and per vault): endpoints by transport, open findings by severity and rule."""
     summaries = {ns.name: NamespaceSummary(ns.name, ns.scope) for ns in cluster.NAMESPACES}
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         tables = _tables(conn)
@@ -49,27 +66,29 @@ def collect(db: Path) -> dict[str, NamespaceSummary]:
             summary = summaries.setdefault(namespace, NamespaceSummary(namespace, ""))
             summary.endpoints += count
             summary.transports[transport] += count
-        query = (
-            "SELECT f.subject_key, e.namespace, f.rule_id, f.severity FROM current_findings f "
-            "LEFT JOIN endpoints e ON e.id = f.endpoint_id WHERE f.status = 'open'"
-            if "current_findings" in tables
-            else "SELECT f.subject_key, e.namespace, f.rule_id, f.severity FROM findings f "
-            "LEFT JOIN endpoints e ON e.id = f.endpoint_id WHERE f.resolved_at IS NULL"
+        status = "f.status = 'open'" if "current_findings" in tables else "f.resolved_at IS NULL"
+        source = "current_findings" if "current_findings" in tables else "findings"
+        rows = conn.execute(
+            "SELECT f.subject_key, e.namespace, e.workload_name, f.rule_id, f.severity, "
+            "coalesce(r.title, f.rule_id) "
+            f"FROM {source} f LEFT JOIN endpoints e ON e.id = f.endpoint_id "
+            f"LEFT JOIN rules r ON r.id = f.rule_id WHERE {status}"
         )
-        for subject_key, namespace, rule_id, severity in conn.execute(query):
-            name = namespace or _namespace_of(subject_key)
-            summary = summaries.setdefault(name, NamespaceSummary(name, ""))
+        for subject_key, namespace, workload, rule_id, severity, title in rows:
+            if namespace:
+                group, subject = namespace, workload or subject_key
+            else:
+                group, rest = _group_of(subject_key)
+                pod, _, tail = rest.partition("/")
+                subject = f"{_workload_of_pod(pod)}/{tail}" if tail else rest
+            summary = summaries.setdefault(group, NamespaceSummary(group, ""))
             summary.severities[severity] += 1
-            summary.rules[rule_id] += 1
-        if "secret_objects" in tables:
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(secret_objects)")}
-            if "namespace" in columns:
-                for namespace, count in conn.execute(
-                    "SELECT namespace, count(DISTINCT id) FROM secret_objects GROUP BY 1"
-                ):
-                    summary = summaries.setdefault(namespace, NamespaceSummary(namespace, ""))
-                    summary.secret_objects = count
+            summary.findings.setdefault((severity, rule_id, title), set()).add(subject)
     return summaries
+
+
+def _severity_rank(severity: str) -> int:
+    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
 
 
 def print_summary(db: Path, state: DemoState, out: TextIO) -> None:
@@ -79,31 +98,31 @@ def print_summary(db: Path, state: DemoState, out: TextIO) -> None:
         print(f"cannot read {db}: {exc}", file=out)
         return
     print("", file=out)
-    print(
-        "What the agent found (open findings by severity: critical/high/medium/low/info)", file=out
-    )
+    print("What the agent found (open findings)", file=out)
     for summary in summaries.values():
-        label = summary.name or "(cluster-wide)"
-        severity = "/".join(str(summary.severities[level]) for level in SEVERITY_ORDER)
-        transports = ", ".join(
-            f"{name} {count}" for name, count in sorted(summary.transports.items())
+        scope = f" [scope: {summary.scope}]" if summary.scope else ""
+        counts = ", ".join(
+            f"{summary.severities[level]} {level}"
+            for level in SEVERITY_ORDER
+            if summary.severities[level]
         )
-        scope = f" [{summary.scope}]" if summary.scope else ""
-        print(f"  {label}{scope}", file=out)
-        print(f"    endpoints: {summary.endpoints} ({transports or 'none'})", file=out)
-        if summary.secret_objects:
-            print(f"    mounted Key Vault objects: {summary.secret_objects}", file=out)
-        print(f"    findings: {severity}", file=out)
-        for rule_id, count in sorted(summary.rules.items()):
-            print(f"      {rule_id}" + (f" x{count}" if count > 1 else ""), file=out)
-    stories = defaultdict(list)
-    for item in cluster.WORKLOADS:
-        stories[item.namespace].append(f"{item.name}: {item.story}")
+        print(f"  {summary.name or '(no namespace)'}{scope}", file=out)
+        if summary.endpoints:
+            transports = ", ".join(
+                f"{name} {count}" for name, count in sorted(summary.transports.items())
+            )
+            print(f"    {summary.endpoints} endpoints: {transports}", file=out)
+        print(f"    findings: {counts or 'none'}", file=out)
+        ordered = sorted(
+            summary.findings.items(), key=lambda entry: (_severity_rank(entry[0][0]), entry[0][1])
+        )
+        for (severity, rule_id, title), subjects in ordered:
+            where = ", ".join(sorted(subjects))
+            print(f"      {severity:<8} {rule_id:<4} {title} — {where}", file=out)
     print("", file=out)
     print("The fictional cluster (what to look for)", file=out)
-    for namespace, lines in stories.items():
-        for line in lines:
-            print(f"  {namespace}/{line}", file=out)
+    for item in cluster.WORKLOADS:
+        print(f"  {item.namespace}/{item.name}: {item.story}", file=out)
 
 
 def print_paths(state: DemoState, out: TextIO) -> None:

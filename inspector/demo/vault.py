@@ -19,7 +19,7 @@ from pathlib import Path
 from inspector.demo.cluster import WORKLOADS, VaultObject, VaultState, Workload
 from inspector.demo.manifests import pod_uid
 from inspector.lab import csi_tree, pki
-from inspector.lab.keyvault import FakeKeyVault, FakeVersion, rotate_policy
+from inspector.lab.keyvault import FakeKeyVault, FakeVersion, certificate_policy, rotate_policy
 
 DAY = dt.timedelta(days=1)
 
@@ -90,7 +90,10 @@ def fill_vault(vault: FakeKeyVault, planned: list[PlannedObject]) -> None:
     for obj in planned:
         versions = list(obj.versions)
         if obj.spec.content in ("cert-with-key", "cert"):
-            vault.add_certificate(obj.spec.name, versions)
+            # The demo's leaves are P-256 keys (inspector.lab.pki's default); the policy says so.
+            vault.add_certificate(
+                obj.spec.name, versions, policy=certificate_policy(key_type="EC", key_size=256)
+            )
         elif obj.spec.object_type == "key":
             # The expired signing key has no rotation policy (a finding); others rotate every 90 days.
             policy = None if obj.spec.state is VaultState.EXPIRED else rotate_policy()

@@ -49,7 +49,9 @@ def _demo_command(workdir: Path) -> list[str]:
 
 
 def _environment() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith(("KUBE", "AZURE_"))}
+    return {
+        key: value for key, value in os.environ.items() if not key.startswith(("KUBE", "AZURE_"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -142,50 +144,85 @@ def test_post_quantum_hybrid_seen_only_where_served(demo: DemoRun) -> None:
     assert {name for (name,) in rows} == {"storefront", "grafana"}
 
 
-def _open_rules(demo: DemoRun, namespace: str) -> dict[str, set[str]]:
-    """workload → rule ids of its open findings (endpoint findings joined; others by subject key)."""
+def _open_findings(demo: DemoRun, namespace: str) -> set[tuple[str, str]]:
+    """(rule id, subject key) of every open finding in a namespace (subject keys start with it)."""
     rows = demo.query(
-        "SELECT coalesce(e.workload_name, ''), f.subject_key, f.rule_id FROM findings f "
-        "LEFT JOIN endpoints e ON e.id = f.endpoint_id "
-        "WHERE f.resolved_at IS NULL AND (e.namespace = ? OR f.subject_key LIKE ? || '/%')",
-        namespace,
+        "SELECT rule_id, subject_key FROM findings WHERE resolved_at IS NULL AND subject_key LIKE ? || '/%'",
         namespace,
     )
-    found: dict[str, set[str]] = {}
-    for workload, subject_key, rule_id in rows:
-        name = workload or next(
-            (part for part in subject_key.split("/")[1:] if part and not part[0].isupper()), ""
-        )
-        found.setdefault(name, set()).add(rule_id)
-    return found
+    return {(rule_id, subject_key) for rule_id, subject_key in rows}
+
+
+def _fired(findings: set[tuple[str, str]], rule: str, workload: str) -> bool:
+    """The rule fired on a subject of this workload (endpoint ``ns/Kind/name/pod@…`` or mount ``ns/pod/…``)."""
+    return any(
+        rule_id == rule
+        and subject.split("/")[1:3]
+        and (subject.split("/")[2] == workload or subject.split("/")[1].startswith(workload + "-"))
+        for rule_id, subject in findings
+    )
 
 
 def test_payments_findings(demo: DemoRun) -> None:
-    rules = _open_rules(demo, "payments")
-    legacy = rules.get("card-gateway-legacy", set())
-    assert {"P2", "C6", "C8", "P5"} <= legacy, legacy  # TLS 1.0, static RSA, CBC, no TLS 1.3
-    assert "Q1" in rules.get("checkout-api", set())  # TLS 1.3 without a post-quantum group
-    assert "P2" not in rules.get("checkout-api", set())
+    found = _open_findings(demo, "payments")
+    # TLS 1.0 only, static RSA, CBC, no TLS 1.3 on the legacy gateway
+    for rule in ("P2", "C6", "C8", "P5"):
+        assert _fired(found, rule, "card-gateway-legacy"), (rule, sorted(found))
+    # modern TLS 1.3 without a post-quantum group: only the trend item
+    assert _fired(found, "Q1", "checkout-api")
+    assert not _fired(found, "P2", "checkout-api") and not _fired(found, "P5", "checkout-api")
+    # Key Vault: the API key is pinned to an old version, the signing key's version expired
+    assert _fired(found, "V5", "card-gateway-legacy")
+    assert _fired(found, "V3", "card-gateway-legacy")
+    # the tokenizer's key has no expiry and is synced into a Kubernetes Secret
+    assert _fired(found, "V2", "tokenizer")
+    assert _fired(found, "V8", "tokenizer")
+    # the current, rotated certificate of checkout-api raises no version finding
+    assert not any(_fired(found, rule, "checkout-api") for rule in ("V2", "V3", "V5"))
 
 
 def test_web_findings(demo: DemoRun) -> None:
-    rules = _open_rules(demo, "web")
-    assert "P7" in rules.get("storefront", set())  # the plaintext metrics port
-    assert "K6" in rules.get("promo-banner", set())  # expires in days
-    assert "Q1" not in rules.get("storefront", set())
+    found = _open_findings(demo, "web")
+    assert _fired(found, "P7", "storefront")  # the plaintext metrics port
+    assert _fired(found, "K6", "promo-banner")  # expires in days
+    assert not _fired(found, "Q1", "storefront")  # it serves X25519MLKEM768
 
 
 def test_ops_findings(demo: DemoRun) -> None:
-    rules = _open_rules(demo, "ops")
-    assert "P7" in rules.get("backup-runner", set())
+    found = _open_findings(demo, "ops")
+    assert _fired(found, "P7", "backup-runner")
+    assert _fired(found, "V7", "backup-runner")  # service-principal credentials in a Secret
+    assert _fired(found, "V14", "grafana")  # the node's managed identity
+    assert _fired(found, "V15", "grafana")  # a 0644 secret file
+
+
+def test_no_mounted_secret_value_reaches_the_evidence(demo: DemoRun) -> None:
+    """The mounted opaque values (``demo-not-a-real-secret-…``) live only in the kubelet tree."""
+    kubelet = demo.workdir / "kubelet"
+    assert any(
+        b"demo-not-a-real-secret" in path.read_bytes()
+        for path in kubelet.rglob("*")
+        if path.is_file()
+    )
+    leaked = [
+        str(path)
+        for path in demo.workdir.rglob("*")
+        if path.is_file()
+        and kubelet not in path.parents
+        and b"demo-not-a-real-secret" in path.read_bytes()
+    ]
+    assert not leaked, f"a secret value reached {leaked}"
 
 
 def test_reports_and_verified_evidence(demo: DemoRun) -> None:
     files = demo.state["files"]
     evidence = Path(files["evidence"])
     assert (evidence / "manifest.json").is_file()
+    assert (evidence / "manifest.json.sig").is_file()  # signed with the demo's keygen pair
     inventory = Path(files["inventory report"]).read_text()
-    assert "TLS_RSA_WITH_AES_128_CBC_SHA" in inventory
+    assert "TLS_RSA_WITH_AES_128_CBC_SHA" in inventory  # the legacy gateway's suite, inventoried
+    keys = Path(files["keys report"]).read_text()
+    assert "gateway-signing-key" in keys
     assert "snapshot verified" in demo.stdout
     assert str(evidence) in demo.stdout
 
