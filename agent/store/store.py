@@ -19,6 +19,7 @@ consistent with every earlier run intact.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import sqlite3
@@ -90,6 +91,44 @@ def _clip(text: str | None) -> str | None:
         return None
     text = redact_peer_bytes(" ".join(text.split()))
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+@dataclasses.dataclass
+class _ChildRows:
+    """Rows of a batch of endpoint scans, written with one executemany per table."""
+
+    latest: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    protocols: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    suites: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    groups: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    chain: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    errors: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany("UPDATE endpoints SET latest_scan_id = ? WHERE id = ?", self.latest)
+        conn.executemany(
+            "INSERT INTO accepted_protocols (endpoint_scan_id, protocol, server_preference) VALUES (?, ?, ?)",
+            self.protocols,
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO accepted_suites (endpoint_scan_id, protocol, suite, preference_rank)"
+            " VALUES (?, ?, ?, ?)",
+            self.suites,
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO accepted_groups (endpoint_scan_id, protocol, group_name, preference_rank)"
+            " VALUES (?, ?, ?, ?)",
+            self.groups,
+        )
+        conn.executemany(
+            "INSERT INTO chain_positions (endpoint_scan_id, position, certificate_sha256) VALUES (?, ?, ?)",
+            self.chain,
+        )
+        conn.executemany(
+            "INSERT INTO errors (run_id, endpoint_scan_id, stage, subject_key, message, occurred_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            self.errors,
+        )
 
 
 class Store:
@@ -347,20 +386,27 @@ class Store:
     ) -> list[int]:
         """Record many endpoint scans in one transaction (batching is much faster)."""
         ids: list[int] = []
+        rows = _ChildRows()
         self._certificates_written.clear()
         with self._write() as conn:
             for identity, scan in items:
                 try:
-                    ids.append(self._insert_endpoint_scan(conn, run_id, identity, scan))
+                    ids.append(self._insert_endpoint_scan(conn, run_id, identity, scan, rows))
                 except sqlite3.IntegrityError as exc:
                     raise StoreError(
                         f"cannot record {identity.subject_key} in run {run_id}: {exc}"
                         " (unknown run, or this endpoint is already recorded in it)"
                     ) from exc
+            rows.write(conn)
         return ids
 
     def _insert_endpoint_scan(
-        self, conn: sqlite3.Connection, run_id: int, identity: EndpointIdentity, scan: EndpointScan
+        self,
+        conn: sqlite3.Connection,
+        run_id: int,
+        identity: EndpointIdentity,
+        scan: EndpointScan,
+        rows: _ChildRows,
     ) -> int:
         seen = utc_text(scan.started_at) if scan.started_at else utc_text()
         endpoint_id = conn.execute(
@@ -426,59 +472,42 @@ class Store:
                 scan.certificates[0].sha256 if scan.certificates else None,
             ),
         ).fetchone()[0]
-        conn.execute("UPDATE endpoints SET latest_scan_id = ? WHERE id = ?", (scan_id, endpoint_id))
-        conn.executemany(
-            "INSERT INTO accepted_protocols (endpoint_scan_id, protocol, server_preference) VALUES (?, ?, ?)",
-            [
-                (scan_id, name, _bool_or_none(result.server_preference))
-                for name, result in scan.protocols.items()
-                if result.accepted
-            ],
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO accepted_suites (endpoint_scan_id, protocol, suite, preference_rank)"
-            " VALUES (?, ?, ?, ?)",
-            [
-                (scan_id, name, suite, rank)
-                for name, result in scan.protocols.items()
-                if result.accepted
-                for rank, suite in enumerate(result.suites, start=1)
-            ],
-        )
+        rows.latest.append((scan_id, endpoint_id))
+        rows.protocols += [
+            (scan_id, name, _bool_or_none(result.server_preference))
+            for name, result in scan.protocols.items()
+            if result.accepted
+        ]
+        rows.suites += [
+            (scan_id, name, suite, rank)
+            for name, result in scan.protocols.items()
+            if result.accepted
+            for rank, suite in enumerate(result.suites, start=1)
+        ]
         group_rows = [
             (scan_id, version, group, rank)
             for version, groups in scan.groups_by_version.items()
             for rank, group in enumerate(groups, start=1)
         ]
         listed = {row[2] for row in group_rows}
-        group_rows += [
+        rows.groups += group_rows + [
             (scan_id, "", group, rank)
             for rank, group in enumerate(scan.groups, start=1)
             if group not in listed
         ]
-        conn.executemany(
-            "INSERT OR IGNORE INTO accepted_groups (endpoint_scan_id, protocol, group_name, preference_rank)"
-            " VALUES (?, ?, ?, ?)",
-            group_rows,
-        )
-        conn.executemany(
-            "INSERT INTO chain_positions (endpoint_scan_id, position, certificate_sha256) VALUES (?, ?, ?)",
-            [(scan_id, position, cert.sha256) for position, cert in enumerate(scan.certificates)],
-        )
+        rows.chain += [
+            (scan_id, position, cert.sha256) for position, cert in enumerate(scan.certificates)
+        ]
         errors = [("probe", scan.error)] if scan.error else []
         errors += [
             (f"protocol {name}", result.error)
             for name, result in scan.protocols.items()
             if result.error
         ]
-        conn.executemany(
-            "INSERT INTO errors (run_id, endpoint_scan_id, stage, subject_key, message, occurred_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (run_id, scan_id, stage, identity.subject_key, _clip(message), seen)
-                for stage, message in errors
-            ],
-        )
+        rows.errors += [
+            (run_id, scan_id, stage, identity.subject_key, _clip(message), seen)
+            for stage, message in errors
+        ]
         return int(scan_id)
 
     @staticmethod

@@ -84,7 +84,7 @@ def build_diff(store: Store, run_a: int, run_b: int) -> Report:
     rules_a = {(key, text.split(" ", 1)[0]) for key, text in findings_a}
     rules_b = {(key, text.split(" ", 1)[0]) for key, text in findings_b}
     for key, text in sorted(findings_b):
-        if (key, text.split(" ", 1)[0]) not in rules_a and key in endpoints_a.keys() | both:
+        if (key, text.split(" ", 1)[0]) not in rules_a and key in endpoints_a:
             changes.append({"change": "finding opened", "subject_key": key, "detail": text})
     for key, text in sorted(findings_a):
         if (key, text.split(" ", 1)[0]) not in rules_b and key in endpoints_b:
