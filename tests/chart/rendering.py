@@ -6,6 +6,7 @@ puts it). Tests that need it skip, with the reason, only when neither exists.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import json
@@ -51,7 +52,9 @@ def require_helm() -> str:
 @functools.cache
 def _helm_home() -> str:
     # Keep helm's cache/config/data out of the user's home; one per process (xdist-safe).
-    return tempfile.mkdtemp(prefix="cryptoscope-helm-home-")
+    home = tempfile.mkdtemp(prefix="cryptoscope-helm-home-")
+    atexit.register(shutil.rmtree, home, True)
+    return home
 
 
 def run_helm(
