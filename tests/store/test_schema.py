@@ -53,26 +53,57 @@ def test_foreign_keys_on_for_writers(store: Store) -> None:
     assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
+#: Rows valid since the first migration, written at an old version before upgrading.
+SEED_ROWS = """
+INSERT INTO runs (id, agent_id, mode, tool_version, started_at, finished_at, status, endpoint_count)
+    VALUES (1, 'old-agent', 'daemonset', '0.0.1', '2025-01-01T00:00:00Z', '2025-01-01T00:05:00Z', 'ok', 1);
+INSERT INTO endpoints (id, subject_key, ip, port, first_seen, last_seen)
+    VALUES (1, '10.0.0.1:443', '10.0.0.1', 443, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z');
+INSERT INTO endpoint_scans (id, run_id, endpoint_id, transport) VALUES (1, 1, 1, 'tls');
+UPDATE endpoints SET latest_scan_id = 1;
+INSERT INTO accepted_protocols VALUES (1, 'TLSv1.2', 1);
+INSERT INTO accepted_suites VALUES (1, 'TLSv1.2', 'TLS_RSA_WITH_AES_128_CBC_SHA', 1);
+INSERT INTO findings (rule_id, severity, requirements, subject_type, subject_key, endpoint_id, message,
+    first_seen, last_seen, first_run_id, last_run_id)
+    VALUES ('C6', 'medium', '4.2.1', 'endpoint', '10.0.0.1:443', 1, 'static RSA', '2025-01-01T00:00:00Z',
+    '2025-01-01T00:00:00Z', 1, 1);
+INSERT INTO waivers (rule_id, subject_pattern, reason, approver, created_at, expires_at)
+    VALUES ('C6', '10.0.0.*', 'legacy', 'ciso', '2025-01-01T00:00:00Z', '2025-06-01T00:00:00Z')
+"""
+
+
 @pytest.mark.parametrize("stop_before", known_migration_names())
 def test_upgrade_from_each_previous_version_keeps_data(tmp_path: Path, stop_before: str) -> None:
     path = tmp_path / "old.db"
     db = Database(path)
     MIGRATIONS.apply(db, stop_before=stop_before)
     applied_before = [m.name for m in MIGRATIONS.applied(db)]
+    if applied_before:  # a previous version, with evidence written by it
+        with db.conn:
+            for statement in SEED_ROWS.split(";\n"):
+                db.conn.execute(statement)
     db.close()
-    if applied_before:  # a previous version with data in it
-        with Store.open(path) as store:  # upgrades everything pending
-            run_id = store.begin_run(agent_id="a", mode="daemonset")
-            store.record_endpoint_scan(run_id, identity(), tls_scan())
-            store.finish_run(run_id)
-    with Store.open(path) as store:
+    with Store.open(path) as store:  # applies every pending migration
         assert store.schema_version == schema_version()
         assert [m.name for m in MIGRATIONS.applied(store.db)][
             : len(applied_before)
         ] == applied_before
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == schema_version()
         if applied_before:
-            assert store.db.execute("SELECT count(*) FROM current_endpoints").fetchone()[0] == 1
+            assert store.db.execute(
+                "SELECT subject_key, transport FROM current_endpoints"
+            ).fetchall() == [("10.0.0.1:443", "tls")]
+            assert store.db.execute("SELECT suite FROM current_accepted_suites").fetchall() == [
+                ("TLS_RSA_WITH_AES_128_CBC_SHA",)
+            ]
+            assert store.db.execute("SELECT count(*) FROM findings JOIN waivers").fetchone()[0] == 1
+        # and the upgraded database takes new runs
+        run_id = store.begin_run(agent_id="new-agent", mode="daemonset")
+        store.record_endpoint_scan(run_id, identity(), tls_scan())
+        store.finish_run(run_id)
+        assert store.db.execute("SELECT count(*) FROM iana_cipher_suites").fetchone()[0] > 300
 
 
 def test_missing_file_is_a_clear_error_and_is_not_created(tmp_path: Path) -> None:
