@@ -88,12 +88,13 @@ TABLE_BINDINGS: list[Binding] = [
     ),
     Binding(
         "G",
-        "load_all_pages",
-        "Last",
-        id="last-row",
+        "go_bottom",
+        "Bottom",
+        id="go-bottom",
         show=False,
-        tooltip="Go to the last matching row",
+        tooltip="Last loaded row (fetches the next page)",
     ),
+    Binding("g", "go_top", "Top", id="go-top", show=False, tooltip="First row"),
 ]
 
 #: Extra keys of the Runs view.
@@ -126,7 +127,11 @@ BUILTIN_KEYS: list[tuple[str, str]] = [
     ("ctrl+p", "Command palette: views, themes, save, export, quit"),
     ("ctrl+q", "Quit"),
     ("tab / shift+tab", "Move focus between panes"),
-    ("up/down/pgup/pgdn/home/end", "Move the cursor; paging loads more rows from SQL on demand"),
+    (
+        "arrows, pgup/pgdn",
+        "Move the cursor; nearing the last loaded row fetches the next page from SQL",
+    ),
+    ("home/end, ctrl+home/ctrl+end", "First/last column, first/last loaded row"),
     (
         "mouse",
         "Click a row to select, double-click or enter to open, click a header to sort, wheel scrolls",

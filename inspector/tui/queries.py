@@ -94,15 +94,6 @@ def _grade_sql(endpoint_id: str) -> str:
     return f"(CASE {worst} WHEN 0 THEN 'F' WHEN 1 THEN 'D' WHEN 2 THEN 'C' WHEN 3 THEN 'B' WHEN 4 THEN 'B' ELSE 'A' END)"
 
 
-def requirement_list_sql(column: str) -> str:
-    """A table-valued ``json_each`` over a finding's requirements ("3.6.1, 4.2.1" or a JSON array)."""
-    as_json = (
-        f"CASE WHEN {column} LIKE '[%' THEN {column} "
-        f"ELSE '[\"' || replace(replace({column}, ' ', ''), ',', '\",\"') || '\"]' END"
-    )
-    return f"json_each({as_json})"
-
-
 # --------------------------------------------------------------------------- list queries
 
 
@@ -159,6 +150,9 @@ class ListQuery:
     default_descending: bool = False
     #: Extra filter names (not shown as columns), e.g. ``severity`` on endpoints.
     extra_filters: tuple[Filterable, ...] = ()
+    #: Fetch the page's keys first (only WHERE and ORDER BY evaluated over all rows), then the
+    #: columns for those keys only. Right for plain-table sources with per-row subqueries.
+    two_phase: bool = False
 
     def column(self, key: str) -> Column:
         for column in self.columns:
@@ -240,8 +234,11 @@ def fetch_page(
     total: int | None = None,
 ) -> Page:
     """One page of a view; `total` may be passed in to skip the count (loading more rows)."""
-    sql, params = select_sql(query, scope, filt, sort, descending)
-    rows = conn.execute(sql + " LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+    if query.two_phase:
+        rows = _fetch_two_phase(conn, query, scope, filt, sort, descending, offset, limit)
+    else:
+        sql, params = select_sql(query, scope, filt, sort, descending)
+        rows = [tuple(r) for r in conn.execute(sql + " LIMIT ? OFFSET ?", [*params, limit, offset])]
     if total is None:
         total = (
             count_rows(conn, query, scope, filt)
@@ -255,6 +252,39 @@ def fetch_page(
         total=total,
         offset=offset,
     )
+
+
+def _fetch_two_phase(
+    conn: sqlite3.Connection,
+    query: ListQuery,
+    scope: Sequence[Scope],
+    filt: CompiledFilter,
+    sort: str | None,
+    descending: bool | None,
+    offset: int,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    where, params = _where(scope, filt)
+    order = _order(query, sort, descending)
+    keys = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT {query.key_sql} FROM {query.source}{where}{order} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    ]
+    if not keys:
+        return []
+    cols = ", ".join(f'{c.sql} AS "{c.key}"' for c in query.columns)
+    marks = ", ".join("?" for _ in keys)
+    by_key = {
+        r[0]: tuple(r)
+        for r in conn.execute(
+            f"SELECT {query.key_sql} AS __key, {cols} FROM {query.source} WHERE {query.key_sql} IN ({marks})",
+            keys,
+        )
+    }
+    return [by_key[k] for k in keys if k in by_key]
 
 
 def iter_rows(
@@ -313,11 +343,11 @@ ENDPOINTS = ListQuery(
     key_sql="e.id",
     columns=(
         Column("namespace", "NAMESPACE", "e.namespace", filter_name="ns"),
-        Column("workload", "WORKLOAD", _WORKLOAD),
+        Column("workload", "WORKLOAD", _WORKLOAD, searchable=False),
         Column("pod", "POD", "e.pod"),
         Column("address", "ADDRESS", "e.ip"),
         Column("port", "PORT", "e.port", kind="number", numeric=True, searchable=False),
-        Column("transport", "TRANSPORT", "e.transport", kind="transport"),
+        Column("transport", "TRANSPORT", "e.transport", kind="transport", searchable=False),
         Column("versions", "VERSIONS", _VERSIONS, searchable=False, sortable=False),
         Column(
             "weakest", "WEAKEST SUITE", _WEAKEST, kind="suite", searchable=False, sortable=False
@@ -329,7 +359,9 @@ ENDPOINTS = ListQuery(
         Column("grade", "GRADE", _grade_sql("e.id"), kind="grade", searchable=False),
     ),
     default_sort="namespace",
+    two_phase=True,
     extra_filters=(
+        Filterable("name", "e.workload_name"),
         Filterable("sni", "e.sni", searchable=False),
         Filterable("node", "e.node", searchable=False),
         Filterable("service", "e.service", searchable=False),
@@ -348,7 +380,10 @@ NAMESPACES = ListQuery(
         "sum(e.transport IN ('tls','tls-client-cert-required') OR e.transport LIKE 'starttls%') AS tls, "
         "sum(e.transport LIKE 'plaintext%') AS plaintext, "
         "max(e.last_seen) AS last_seen "
-        "FROM endpoints e GROUP BY COALESCE(e.namespace, '')) n"
+        "FROM endpoints e GROUP BY COALESCE(e.namespace, '')) n "
+        "LEFT JOIN (SELECT COALESCE(e.namespace, '') AS namespace, count(*) AS open_findings "
+        "FROM findings f NOT INDEXED JOIN endpoints e ON e.id = f.endpoint_id "
+        "WHERE f.resolved_at IS NULL GROUP BY 1) nf ON nf.namespace = n.namespace"
     ),
     key_sql="n.namespace",
     columns=(
@@ -366,8 +401,7 @@ NAMESPACES = ListQuery(
         Column(
             "findings",
             "OPEN FINDINGS",
-            "(SELECT count(*) FROM findings f JOIN endpoints e2 ON e2.id = f.endpoint_id "
-            "WHERE COALESCE(e2.namespace, '') = n.namespace AND f.resolved_at IS NULL)",
+            "COALESCE(nf.open_findings, 0)",
             kind="number",
             numeric=True,
             searchable=False,
@@ -384,11 +418,13 @@ WORKLOADS = ListQuery(
         "(SELECT COALESCE(e.namespace, '') AS namespace, COALESCE(e.workload_kind, '') AS kind, "
         "COALESCE(e.workload_name, e.pod, '') AS name, count(*) AS endpoints, "
         "count(DISTINCT e.pod) AS pods, "
-        "sum(e.transport LIKE 'plaintext%') AS plaintext, "
-        "min((SELECT c.not_after FROM endpoint_scans s JOIN certificates c ON c.sha256 = s.leaf_sha256 "
-        "WHERE s.id = e.latest_scan_id)) AS expiry, "
-        "sum((SELECT count(*) FROM findings f WHERE f.endpoint_id = e.id AND f.resolved_at IS NULL)) AS findings "
-        "FROM endpoints e GROUP BY 1, 2, 3) w"
+        "sum(e.transport LIKE 'plaintext%') AS plaintext, min(c.not_after) AS expiry, "
+        "sum(COALESCE(fc.n, 0)) AS findings "
+        "FROM endpoints e LEFT JOIN endpoint_scans s ON s.id = e.latest_scan_id "
+        "LEFT JOIN certificates c ON c.sha256 = s.leaf_sha256 "
+        "LEFT JOIN (SELECT endpoint_id, count(*) AS n FROM findings NOT INDEXED "
+        "WHERE resolved_at IS NULL GROUP BY endpoint_id) fc ON fc.endpoint_id = e.id "
+        "GROUP BY 1, 2, 3) w"
     ),
     key_sql="(w.namespace || '|' || w.kind || '|' || w.name)",
     columns=(
@@ -410,44 +446,43 @@ WORKLOADS = ListQuery(
     default_sort="namespace",
 )
 
+_FINDING_STATUS = (
+    "(CASE WHEN f.resolved_at IS NOT NULL THEN 'resolved' "
+    "WHEN f.waived = 1 OR f.waiver_id IS NOT NULL THEN 'waived' ELSE 'open' END)"
+)
+
 FINDINGS = ListQuery(
     name="findings",
     title="Findings",
-    source=(
-        "(SELECT f.id, j.value AS requirement, f.rule_id, f.severity, f.subject_type, f.subject_key, "
-        "f.endpoint_id, f.message, f.remediation, f.first_seen, f.last_seen, f.resolved_at, "
-        "CASE WHEN f.resolved_at IS NOT NULL THEN 'resolved' "
-        "WHEN f.waived = 1 OR f.waiver_id IS NOT NULL THEN 'waived' ELSE 'open' END AS status, "
-        "w.reason AS waiver_reason, w.approver AS waiver_approver, w.expires_at AS waiver_expires "
-        f"FROM findings f, {requirement_list_sql('f.requirements')} j "
-        "LEFT JOIN waivers w ON w.id = f.waiver_id) fr"
-    ),
-    key_sql="(fr.id || '|' || fr.requirement)",
+    source="findings f NOT INDEXED LEFT JOIN waivers w ON w.id = f.waiver_id",
+    key_sql="f.id",
     columns=(
-        Column("requirement", "REQUIREMENT", "fr.requirement", filter_name="req"),
-        Column("severity", "SEVERITY", "fr.severity", kind="severity", filter_name="sev"),
-        Column("status", "STATUS", "fr.status", kind="status"),
-        Column("rule", "RULE", "fr.rule_id"),
-        Column("subject", "SUBJECT", "fr.subject_key"),
-        Column("message", "MESSAGE", "fr.message"),
+        Column("requirement", "REQUIREMENT", "f.requirements", filter_name="req"),
+        Column("severity", "SEVERITY", "f.severity", kind="severity", filter_name="sev"),
+        Column("status", "STATUS", _FINDING_STATUS, kind="status"),
+        Column("rule", "RULE", "f.rule_id"),
+        Column("subject", "SUBJECT", "f.subject_key"),
+        Column("message", "MESSAGE", "f.message"),
         Column(
             "waiver",
             "WAIVER",
-            "CASE WHEN fr.status = 'waived' THEN COALESCE(fr.waiver_reason, 'waived') || COALESCE(' (' || fr.waiver_approver || ', until ' || fr.waiver_expires || ')', '') END",
+            "CASE WHEN w.id IS NOT NULL THEN w.reason || ' (' || w.approver || ', until ' || w.expires_at || ')' END",
             searchable=False,
             sortable=False,
         ),
-        Column("last_seen", "LAST SEEN", "fr.last_seen", kind="time", searchable=False),
+        Column("last_seen", "LAST SEEN", "f.last_seen", kind="time", searchable=False),
     ),
     default_sort="requirement",
+    two_phase=True,
     extra_filters=(
-        Filterable("remediation", "fr.remediation", searchable=False),
-        Filterable("type", "fr.subject_type", searchable=False),
+        Filterable("remediation", "f.remediation", searchable=False),
+        Filterable("type", "f.subject_type", searchable=False),
+        Filterable("waiver_reason", "w.reason", searchable=False),
     ),
 )
 
-#: Findings still open or waived (the default scope of the Findings view; `status:resolved` shows history).
-OPEN_OR_WAIVED = Scope("open + waived", "fr.status != 'resolved'")
+#: Findings still open or waived (the default scope of the Findings view; `:findings all` adds resolved ones).
+OPEN_OR_WAIVED = Scope("open + waived", "f.resolved_at IS NULL")
 
 RUNS = ListQuery(
     name="runs",
@@ -478,65 +513,72 @@ RUNS = ListQuery(
     ),
     default_sort="id",
     default_descending=True,
+    two_phase=True,
 )
 
 # --------------------------------------------------------------------------- secrets (optional tables)
 
-#: The secrets view's wanted columns: (key, label, kind, candidate column names in the secrets table).
-_SECRET_COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("namespace", "NAMESPACE", "text", ("namespace",)),
-    ("pod", "POD", "text", ("pod", "pod_name")),
-    ("vault", "VAULT", "text", ("vault", "vault_name", "keyvault_name")),
-    ("object", "OBJECT", "text", ("object_name", "name")),
-    ("type", "TYPE", "text", ("object_type", "type")),
-    ("alias", "ALIAS", "text", ("object_alias", "alias")),
-    ("mounted_version", "MOUNTED", "text", ("mounted_version", "object_version", "version")),
-    ("latest_version", "LATEST", "text", ("latest_version", "vault_latest_version")),
-    ("written", "WRITTEN", "time", ("last_written", "written_at", "mounted_at", "data_timestamp")),
-    ("expires", "EXPIRES", "expiry", ("expires_at", "expires", "not_after", "expiry")),
-    ("identity", "IDENTITY", "text", ("identity_mode", "identity", "auth_mode")),
-    ("status", "STATUS", "status", ("status", "freshness", "state")),
+#: The table the Secrets view reads (migration ``m0003_secrets_and_key_vault``); older databases lack it.
+SECRET_TABLE = "current_secret_objects"
+#: Kept for messages: every table the view may need.
+SECRET_TABLES: tuple[str, ...] = (SECRET_TABLE, "secret_mount_observations")
+
+_SECRET_FRESHNESS = (
+    "(CASE WHEN s.stale = 1 THEN 'stale' || COALESCE(' (' || s.newer_versions || ' newer)', '') "
+    "WHEN s.is_latest = 1 THEN 'latest' WHEN s.pinned = 1 THEN 'pinned' ELSE 'unknown' END)"
+)
+_SECRET_STATUS = (
+    "(CASE WHEN s.expired = 1 THEN 'expired' WHEN s.enabled = 0 THEN 'disabled' "
+    "WHEN s.stale = 1 THEN 'stale' WHEN s.cryptoperiod_exceeded = 1 THEN 'cryptoperiod exceeded' "
+    "WHEN s.has_expiry = 0 THEN 'no expiry' ELSE 'ok' END)"
 )
 
-#: Candidate table names for mounted secret objects (newest naming first).
-SECRET_TABLES: tuple[str, ...] = (
-    "current_secret_objects",
-    "secret_objects",
-    "mounted_secrets",
-    "secret_mounts",
+SECRETS = ListQuery(
+    name="secrets",
+    title="Secrets",
+    source=f"{SECRET_TABLE} s",
+    key_sql="s.id",
+    columns=(
+        Column("namespace", "NAMESPACE", "s.namespace", filter_name="ns"),
+        Column("pod", "POD", "s.pod"),
+        Column("vault", "VAULT", "s.keyvault_name"),
+        Column("object", "OBJECT", "s.object_name"),
+        Column("type", "TYPE", "s.object_type"),
+        Column("mounted", "MOUNTED", "s.mounted_version", searchable=False),
+        Column("latest", "LATEST", "s.latest_version", searchable=False),
+        Column("freshness", "FRESHNESS", _SECRET_FRESHNESS, kind="status", searchable=False),
+        Column(
+            "written",
+            "WRITTEN",
+            "(SELECT o.written_at FROM secret_mount_observations o WHERE o.id = s.mount_observation_id)",
+            kind="time",
+            searchable=False,
+        ),
+        Column("expires", "EXPIRES", "s.expires_on", kind="expiry", searchable=False),
+        Column("identity", "IDENTITY", "s.identity_mode"),
+        Column("status", "STATUS", _SECRET_STATUS, kind="status", searchable=False),
+    ),
+    default_sort="namespace",
+    two_phase=True,
+    extra_filters=(
+        Filterable("alias", "s.object_alias", searchable=False),
+        Filterable("principal", "s.identity_principal", searchable=False),
+        Filterable("spc", "s.secret_provider_class", searchable=False),
+        Filterable("node", "s.node", searchable=False),
+    ),
 )
 
-
-def secret_table(conn: sqlite3.Connection) -> str | None:
-    for name in SECRET_TABLES:
-        if has_table(conn, name):
-            return name
-    return None
+#: Mounted objects that need attention (overview panel): stale, expired or disabled.
+_SECRET_ATTENTION = "s.stale = 1 OR s.expired = 1 OR s.enabled = 0"
 
 
 def secrets_query(conn: sqlite3.Connection) -> ListQuery | None:
-    """The Secrets view, built from whatever columns the secrets table has; None when absent."""
-    table = secret_table(conn)
-    if table is None:
+    """The Secrets view, or None when this database has no CSI data yet (no table, or no rows)."""
+    if not has_table(conn, SECRET_TABLE):
         return None
-    present = set(table_columns(conn, table))
-    columns: list[Column] = []
-    for key, label, kind, candidates in _SECRET_COLUMNS:
-        found = next((c for c in candidates if c in present), None)
-        if found:
-            columns.append(
-                Column(
-                    key,
-                    label,
-                    f's."{found}"',
-                    kind=kind,
-                    filter_name="ns" if key == "namespace" else None,
-                )
-            )
-    if not columns:
+    if conn.execute(f"SELECT 1 FROM {SECRET_TABLE} LIMIT 1").fetchone() is None:
         return None
-    key_sql = 's."id"' if "id" in present else "s.rowid"
-    return ListQuery("secrets", "Secrets", f'"{table}" s', key_sql, tuple(columns), columns[0].key)
+    return SECRETS
 
 
 # --------------------------------------------------------------------------- overview
@@ -548,7 +590,7 @@ class Overview:
     by_transport: tuple[tuple[str, int], ...]
     by_grade: tuple[tuple[str, int], ...]
     findings_by_requirement: tuple[tuple[str, str, int], ...]  # requirement, severity, count
-    expiring: tuple[tuple[str, str, str, int], ...]  # not_after, subject, sha256 prefix, endpoints
+    expiring: tuple[tuple[str, str, str, int], ...]  # not_after, subject, sha256, endpoints
     stale_secrets: tuple[tuple[str, ...], ...] | None  # None: no CSI data yet
     last_runs: tuple[
         tuple[str, str, str, str, int], ...
@@ -556,6 +598,23 @@ class Overview:
     latest_run_at: str | None
     fresh: bool
     age_seconds: float | None
+
+
+def split_requirements(text: str | None) -> list[str]:
+    """ "3.6.1, 4.2.1" or '["3.6.1"]' -> ["3.6.1", "4.2.1"]."""
+    cleaned = str(text or "").strip("[]").replace('"', "")
+    return [part.strip() for part in cleaned.split(",") if part.strip()]
+
+
+def requirement_sort_key(requirement: str) -> tuple[tuple[int, int, str], ...]:
+    """Sort 4.2.1 before 12.3.3 (numeric parts), text parts after numbers."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in requirement.split(".")
+    )
+
+
+def _severity_index(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
 def _iso(moment: datetime) -> str:
@@ -589,7 +648,7 @@ def overview(
     worst = {
         int(r[0]): int(r[1])
         for r in conn.execute(
-            f"SELECT w, count(*) FROM (SELECT min({severity_rank_sql('severity')}) AS w FROM findings "
+            f"SELECT w, count(*) FROM (SELECT min({severity_rank_sql('severity')}) AS w FROM findings NOT INDEXED "
             "WHERE resolved_at IS NULL AND waived = 0 AND endpoint_id IS NOT NULL GROUP BY endpoint_id) GROUP BY w"
         )
     }
@@ -601,20 +660,31 @@ def overview(
     }
     grade_counts["A"] = max(0, total - sum(grade_counts.values()) - worst.get(5, 0))
     by_grade = tuple((grade, grade_counts.get(grade, 0)) for grade, _ in GRADES)
+    per_requirement: dict[tuple[str, str], int] = {}
+    for requirements, severity, count in conn.execute(
+        "SELECT requirements, severity, count(*) FROM findings NOT INDEXED "
+        "WHERE resolved_at IS NULL GROUP BY 1, 2"
+    ):
+        for requirement in split_requirements(requirements):
+            per_requirement[(requirement, severity)] = per_requirement.get(
+                (requirement, severity), 0
+            ) + int(count)
     findings = tuple(
-        (str(r[0]), str(r[1]), int(r[2]))
-        for r in conn.execute(
-            f"SELECT j.value, f.severity, count(*) FROM findings f, {requirement_list_sql('f.requirements')} j "
-            f"WHERE f.resolved_at IS NULL GROUP BY 1, 2 ORDER BY 1, {severity_rank_sql('f.severity')}"
+        (requirement, severity, count)
+        for (requirement, severity), count in sorted(
+            per_requirement.items(),
+            key=lambda item: (requirement_sort_key(item[0][0]), _severity_index(item[0][1])),
         )
     )
     horizon = _iso(now + timedelta(days=expiring_days))
     expiring = tuple(
-        (str(r[0]), str(r[1]), str(r[2])[:16], int(r[3]))
+        (str(r[0]), str(r[1]), str(r[2]), int(r[3]))
         for r in conn.execute(
-            "SELECT c.not_after, c.subject, c.sha256, count(*) FROM endpoints e "
-            "JOIN endpoint_scans s ON s.id = e.latest_scan_id JOIN certificates c ON c.sha256 = s.leaf_sha256 "
-            "WHERE c.not_after <= ? GROUP BY c.sha256 ORDER BY c.not_after LIMIT 12",
+            "SELECT c.not_after, c.subject, c.sha256, (SELECT count(*) FROM endpoint_scans s "
+            "JOIN endpoints e ON e.latest_scan_id = s.id WHERE s.leaf_sha256 = c.sha256) AS n "
+            "FROM certificates c WHERE c.not_after <= ? AND EXISTS (SELECT 1 FROM endpoint_scans s "
+            "JOIN endpoints e ON e.latest_scan_id = s.id WHERE s.leaf_sha256 = c.sha256) "
+            "ORDER BY c.not_after, c.sha256 LIMIT 12",
             (horizon,),
         )
     )
@@ -645,33 +715,13 @@ def overview(
 
 
 def _stale_secrets(conn: sqlite3.Connection, now: datetime) -> tuple[tuple[str, ...], ...] | None:
-    query = secrets_query(conn)
-    if query is None:
+    """Stale, expired or disabled mounted objects (12 at most); None when there is no CSI data."""
+    if secrets_query(conn) is None:
         return None
-    keys = {c.key for c in query.columns}
-    clauses = []
-    params: list[object] = []
-    if "expires" in keys:
-        clauses.append(f"{query.column('expires').sql} <= ?")
-        params.append(_iso(now))
-    if "mounted_version" in keys and "latest_version" in keys:
-        mounted, latest = query.column("mounted_version").sql, query.column("latest_version").sql
-        clauses.append(
-            f"({latest} IS NOT NULL AND {mounted} IS NOT NULL AND {mounted} != {latest})"
-        )
-    if "status" in keys:
-        clauses.append(f"{query.column('status').sql} IN ('stale', 'expired', 'disabled')")
-    if not clauses:
-        return ()
-    shown = [
-        c
-        for c in query.columns
-        if c.key
-        in ("namespace", "pod", "vault", "object", "mounted_version", "latest_version", "expires")
-    ]
-    cols = ", ".join(c.sql for c in shown)
     rows = conn.execute(
-        f"SELECT {cols} FROM {query.source} WHERE {' OR '.join(clauses)} LIMIT 12", params
+        "SELECT s.namespace, s.pod, s.keyvault_name, s.object_name, s.mounted_version, s.latest_version, "
+        f"s.expires_on FROM {SECRET_TABLE} s WHERE {_SECRET_ATTENTION} "
+        "ORDER BY s.expired DESC, s.expires_on, s.namespace, s.pod LIMIT 12"
     )
     return tuple(tuple("" if v is None else str(v) for v in row) for row in rows)
 
@@ -698,23 +748,19 @@ def workload_secrets(
     conn: sqlite3.Connection, namespace: str, pods: Sequence[str]
 ) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]] | None:
     """Mounted secret objects of a workload's pods: (headers, rows); None when no CSI data exists."""
-    query = secrets_query(conn)
-    if query is None:
+    if secrets_query(conn) is None:
         return None
-    keys = {c.key for c in query.columns}
-    if "pod" not in keys or not pods:
-        return tuple(c.label for c in query.columns), ()
+    shown = [c for c in SECRETS.columns if c.key not in ("namespace",)]
+    if not pods:
+        return tuple(c.label for c in shown), ()
     marks = ", ".join("?" for _ in pods)
-    clauses = [f"{query.column('pod').sql} IN ({marks})"]
-    params: list[object] = list(pods)
-    if "namespace" in keys:
-        clauses.append(f"{query.column('namespace').sql} = ?")
-        params.append(namespace)
-    cols = ", ".join(c.sql for c in query.columns)
+    cols = ", ".join(c.sql for c in shown)
     rows = conn.execute(
-        f"SELECT {cols} FROM {query.source} WHERE {' AND '.join(clauses)} LIMIT 500", params
+        f"SELECT {cols} FROM {SECRETS.source} WHERE s.namespace = ? AND s.pod IN ({marks}) "
+        "ORDER BY s.pod, s.object_name LIMIT 500",
+        [namespace, *pods],
     )
-    return tuple(c.label for c in query.columns), tuple(
+    return tuple(c.label for c in shown), tuple(
         tuple("" if v is None else str(v) for v in r) for r in rows
     )
 

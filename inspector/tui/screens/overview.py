@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 
 from inspector.tui import render
 from inspector.tui.keys import DETAIL_BINDINGS
-from inspector.tui.queries import Overview, overview
+from inspector.tui.queries import GRADES, Overview, overview
 from inspector.tui.saving import SaveError, save_rows
 from inspector.tui.screens.base import CryptoscopeScreen
 from inspector.tui.screens.dialogs import SaveScreen
@@ -129,7 +129,7 @@ class OverviewScreen(CryptoscopeScreen):
                 ],
                 [t for t, _ in data.by_transport],
             )
-            meanings = dict(__import__("inspector.tui.queries", fromlist=["GRADES"]).GRADES)
+            meanings = dict(GRADES)
             self._fill(
                 "grade",
                 [
@@ -190,7 +190,7 @@ class OverviewScreen(CryptoscopeScreen):
             app.jump("endpoints", f"grade={key}")
         elif panel == "requirements":
             requirement, severity = key.split("|", 1)
-            app.jump("findings", f"req={requirement} sev={severity}")
+            app.jump("findings", f"req:{requirement} sev={severity}")
         elif panel == "expiring":
             app.jump("endpoints", "expiry<" + self._expiring_before())
         elif panel == "secrets":

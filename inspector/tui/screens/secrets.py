@@ -18,7 +18,7 @@ from inspector.tui.screens.base import CryptoscopeScreen
 
 NO_CSI_MESSAGE = (
     "No CSI data yet.\n\n"
-    "This database has no mounted-secret tables ({tables}).\n"
+    "This database has no mounted-secret records yet ({tables} absent or empty).\n"
     "They are written when an agent inspects Secrets Store CSI mounts (Key Vault objects).\n"
     "This screen switches to the Secrets table by itself as soon as they appear."
 )

@@ -164,15 +164,12 @@ class TableScreen(CryptoscopeScreen):
                         table.add_row(*self._row_cells(values, now), key=key)
                     self.keys = new_keys
                     if selected is not None and selected in self.values:
-                        table.move_cursor(
-                            row=new_keys.index(selected), column=cursor.column, animate=False
-                        )
+                        row = new_keys.index(selected)
                     elif keep_cursor and new_keys:
-                        table.move_cursor(
-                            row=min(cursor.row, len(new_keys) - 1),
-                            column=cursor.column,
-                            animate=False,
-                        )
+                        row = min(cursor.row, len(new_keys) - 1)
+                    else:
+                        row = 0
+                    table.move_cursor(row=row, column=cursor.column, animate=False)
         else:
             with self.app.batch_update():
                 for key, values in zip(page.keys, page.rows, strict=True):
@@ -235,6 +232,13 @@ class TableScreen(CryptoscopeScreen):
         return key, values, coordinate.column
 
     # ------------------------------------------------------------------ actions
+
+    def action_go_bottom(self) -> None:
+        if self.keys:
+            self.table.move_cursor(row=len(self.keys) - 1)
+
+    def action_go_top(self) -> None:
+        self.table.move_cursor(row=0)
 
     def action_filter_prompt(self) -> None:
         self.app.push_screen(

@@ -42,7 +42,7 @@ class WorkloadScreen(TableScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # TableScreen.on_mount runs too (Textual calls every class's handler): add the secrets panel only.
         self._load_secrets()
 
     def refresh_data(self) -> None:

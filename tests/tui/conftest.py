@@ -1,0 +1,48 @@
+"""Fixtures for the TUI tests: a database written through the store's real API, and a pilot helper."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from inspector.tui.app import CryptoscopeApp
+from tests.tui.factory import NOW, build_database
+
+#: Terminal size of every pilot and snapshot test (deterministic layout).
+SIZE = (160, 48)
+
+
+@pytest.fixture(scope="session")
+def fixture_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_database(tmp_path_factory.mktemp("tui-template") / "cluster.db")
+
+
+@pytest.fixture
+def cluster_db(fixture_db_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the fixture database (tests may write new runs into it)."""
+    target = tmp_path / "cluster.db"
+    shutil.copyfile(fixture_db_template, target)
+    return target
+
+
+def make_app(db: Path, save_dir: Path | None = None, **kwargs: object) -> CryptoscopeApp:
+    options: dict[str, object] = {
+        "now": lambda: NOW,
+        "refresh_interval": 0,
+        "save_dir": save_dir or db.parent,
+    }
+    options.update(kwargs)
+    return CryptoscopeApp(db, **options)  # type: ignore[arg-type]
+
+
+async def settle(app: CryptoscopeApp, pilot: object) -> None:
+    """Wait until every worker finished and the screen caught up."""
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()  # type: ignore[attr-defined]
+
+
+Settle = Callable[[CryptoscopeApp, object], Awaitable[None]]
