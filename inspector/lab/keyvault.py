@@ -29,6 +29,7 @@ import secrets
 import ssl
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -189,6 +190,8 @@ class FakeKeyVault:
         #: Requests answered 429 before serving again (counts down).
         self.throttle_requests = 0
         self.retry_after_s = 7
+        #: Seconds every vault request waits before it is answered (a slow or hanging vault).
+        self.delay_s = 0.0
         #: (method, path-with-query, status) of every request, in order.
         self.requests: list[tuple[str, str, int]] = []
         self.tokens_issued = 0
@@ -328,6 +331,8 @@ class FakeKeyVault:
         query = urllib.parse.parse_qs(parsed.query)
         if method == "POST" and len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
             return self._token(parts[0], body)
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if self._take_throttle():
             return (
                 429,

@@ -147,3 +147,24 @@ def test_kubernetes_errors_are_recorded_and_the_disk_still_read(
         api.clear_faults()
     assert any("kubernetes pods" in error for error in result.errors)
     assert len(result.mounts) == 4
+
+
+def test_a_hanging_vault_is_cut_at_the_deadline(
+    lab: tuple[SecretsScenario, KubeAPIServer], tmp_path: Path
+) -> None:
+    """Key Vault reads get a deadline: a vault that does not answer becomes a recorded error, fast."""
+    import time
+
+    scenario, api = lab
+    scenario.vault.delay_s = 30
+    try:
+        inspector = make_inspector(scenario, api, tmp_path, vault_deadline_s=1.5)
+        started = time.monotonic()
+        result = inspector.inspect()
+        elapsed = time.monotonic() - started
+    finally:
+        scenario.vault.delay_s = 0
+    assert elapsed < 25  # far less than the vault's 30 s stall; generous for a loaded machine
+    assert any("unreachable" in error for error in result.errors)
+    assert all(facts.error is not None for facts in result.vault_objects)
+    assert len(result.mounts) == 4 and all(mount.snapshot.files for mount in result.mounts)
