@@ -389,9 +389,10 @@ class KubeAPIServer:
         resource = self.kind_for(api_version, kind)
         key = (resource.group, resource.plural, namespace if resource.namespaced else "", name)
         with self._lock:
-            existing = self._objects.pop(key, None)
-            if existing is None:
+            removed = self._objects.pop(key, None)
+            if removed is None:
                 return False
+            existing = copy.deepcopy(removed)
             rv = self._next_rv()
             existing["metadata"]["resourceVersion"] = str(rv)
             self._events.append(_Event(rv, "DELETED", resource, existing))
@@ -610,8 +611,9 @@ class KubeAPIServer:
         field_selector = query.get("fieldSelector", "")
         with self._lock:
             current_rv = self._resource_version
+            # stored objects are never mutated (apply and delete replace them), so pages share them
             items = [
-                copy.deepcopy(obj)
+                obj
                 for (group, plural, obj_ns, _), obj in sorted(self._objects.items())
                 if group == kind.group
                 and plural == kind.plural
@@ -641,9 +643,6 @@ class KubeAPIServer:
                 json.dumps(next_token).encode()
             ).decode()
             metadata["remainingItemCount"] = len(items) - start - limit
-        for item in page:
-            item.setdefault("apiVersion", kind.api_version)
-            item.setdefault("kind", kind.kind)
         return {
             "kind": kind.list_kind,
             "apiVersion": kind.api_version,
