@@ -226,3 +226,32 @@ def test_canary_check_would_catch_a_leak(cycle: dict[str, object]) -> None:
     secret = scenario.canaries[0]
     for leaked in (secret, base64.b64encode(secret), secret.hex().encode()):
         assert any(form in b"prefix " + leaked + b" suffix" for form in _forms(secret))
+
+
+def test_collect_merges_the_secret_tables(cycle: dict[str, object], tmp_path: Path) -> None:
+    """An agent's snapshot merged by `collect` keeps every secrets/Key Vault row (idempotently)."""
+    from inspector.collect import Provenance, merge_snapshot
+
+    db = cycle["db"]
+    assert isinstance(db, Path)
+    snapshot = tmp_path / "snapshot.db"
+    with sqlite3.connect(db) as source, sqlite3.connect(snapshot) as target:
+        source.backup(target)
+    local = tmp_path / "collected.db"
+    assert not merge_snapshot(local, snapshot, Provenance("agent-a", node=NODE)).unchanged
+    assert merge_snapshot(local, snapshot, Provenance("agent-a", node=NODE)).unchanged
+    tables = (
+        "secret_mounts",
+        "secret_mount_observations",
+        "secret_objects",
+        "secret_files",
+        "secret_file_certificates",
+        "vault_objects",
+        "vault_object_observations",
+        "vault_object_versions",
+    )
+    for table in tables:
+        assert _rows(local, f"SELECT count(*) FROM {table}") == _rows(
+            db, f"SELECT count(*) FROM {table}"
+        ), table
+    assert _rows(local, "SELECT count(*) FROM current_secret_objects")[0][0] == 8
