@@ -152,11 +152,20 @@ class SecretsCycleResult:
 
     @property
     def covered_subject_keys(self) -> tuple[str, ...]:
-        """Subjects this cycle looked at (findings on them not seen again are resolved)."""
+        """Subjects this cycle looked at (findings on them not seen again are resolved).
+
+        A mounted object whose vault metadata could not be read (403, 429, outage) is not
+        covered: missing evidence must not resolve its earlier findings.
+        """
         keys: list[str] = []
         for mount in self.mounts:
-            keys.append(mount.subject_key)
-            keys.extend(item.subject_key for item in mount.objects)
+            if mount.snapshot.exists:
+                keys.append(mount.subject_key)
+            keys.extend(
+                item.subject_key
+                for item in mount.objects
+                if mount.snapshot.exists and (item.vault is None or item.vault.error is None)
+            )
         for facts in self.vault_objects:
             if facts.error is None:
                 keys.append(

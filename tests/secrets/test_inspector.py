@@ -168,3 +168,24 @@ def test_a_hanging_vault_is_cut_at_the_deadline(
     assert any("unreachable" in error for error in result.errors)
     assert all(facts.error is not None for facts in result.vault_objects)
     assert len(result.mounts) == 4 and all(mount.snapshot.files for mount in result.mounts)
+
+
+def test_missing_vault_evidence_covers_nothing(
+    lab: tuple[SecretsScenario, KubeAPIServer], tmp_path: Path
+) -> None:
+    """A throttled vault must not resolve an object's earlier findings: its key is not 'covered'."""
+    scenario, api = lab
+    healthy = make_inspector(scenario, api, tmp_path).inspect()
+    stale_key = "payments/checkout-0/secrets-store/secret/db-password"
+    assert stale_key in healthy.covered_subject_keys
+    assert "payments/reports-0/kv/secret/reports-token" not in healthy.covered_subject_keys  # 403
+    scenario.vault.throttle_requests = 1000
+    try:
+        throttled = make_inspector(scenario, api, tmp_path).inspect()
+    finally:
+        scenario.vault.throttle_requests = 0
+    assert stale_key not in throttled.covered_subject_keys
+    assert (
+        "payments/checkout-0/secrets-store" in throttled.covered_subject_keys
+    )  # the mount itself was read
+    assert not any(f.rule_id == "V4" for f in throttled.findings)
