@@ -43,7 +43,9 @@ def main() -> int:
     parser.add_argument("--endpoints", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=2000)
-    parser.add_argument("--dir", type=Path, default=None, help="where to put the database (default: a temp dir)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="where to put the database (default: a temp dir)"
+    )
     args = parser.parse_args()
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="bench-store-"))
     path = workdir / "bench.db"
@@ -65,13 +67,22 @@ def main() -> int:
             for start in range(0, len(population), args.batch):
                 batch = population[start : start + args.batch]
                 items = [
-                    (e.identity, synthetic._scan(e, pki, run_index if start % 7 == 0 else 0, started, run_index))
+                    (
+                        e.identity,
+                        synthetic._scan(
+                            e, pki, run_index if start % 7 == 0 else 0, started, run_index
+                        ),
+                    )
                     for e in batch
                 ]
                 t0 = time.perf_counter()
                 store.record_endpoint_scans(run_id, items)
                 t1 = time.perf_counter()
-                findings = [f for ident, scan in items for f in evaluate_endpoint(scan, ident.subject_key, now=started)]
+                findings = [
+                    f
+                    for ident, scan in items
+                    for f in evaluate_endpoint(scan, ident.subject_key, now=started)
+                ]
                 t2 = time.perf_counter()
                 findings_written += store.record_findings(run_id, findings, seen_at=started)
                 t3 = time.perf_counter()
@@ -89,38 +100,73 @@ def main() -> int:
     size = path.stat().st_size
     print("write")
     print(f"  endpoint scans written                           {scans_written}")
-    print(f"  store: endpoint scans/s                          {scans_written / write_s:10.0f}  ({write_s:.1f} s)")
-    print(f"  rules: endpoint scans evaluated/s                {scans_written / rules_s:10.0f}  ({rules_s:.1f} s)")
-    print(f"  store: findings/s (incl. finish_run)             {findings_written / findings_s:10.0f}  "
-          f"({findings_written} findings, {findings_s:.1f} s)")
-    print(f"  end to end: endpoint scans/s                     "
-          f"{scans_written / (write_s + rules_s + findings_s):10.0f}")
+    print(
+        f"  store: endpoint scans/s                          {scans_written / write_s:10.0f}  ({write_s:.1f} s)"
+    )
+    print(
+        f"  rules: endpoint scans evaluated/s                {scans_written / rules_s:10.0f}  ({rules_s:.1f} s)"
+    )
+    print(
+        f"  store: findings/s (incl. finish_run)             {findings_written / findings_s:10.0f}  "
+        f"({findings_written} findings, {findings_s:.1f} s)"
+    )
+    print(
+        f"  end to end: endpoint scans/s                     "
+        f"{scans_written / (write_s + rules_s + findings_s):10.0f}"
+    )
     print(f"  WAL checkpoint                                   {checkpoint_s:10.2f} s")
-    print(f"  database size                                    {size / 1e6:10.1f} MB "
-          f"({size / scans_written:.0f} bytes per endpoint scan)")
-    counts = sqlite3.connect(path).execute(
-        "SELECT (SELECT count(*) FROM accepted_suites), (SELECT count(*) FROM chain_positions),"
-        " (SELECT count(*) FROM certificates), (SELECT count(*) FROM findings)"
-    ).fetchone()
-    print(f"  rows: accepted_suites {counts[0]}, chain_positions {counts[1]}, certificates {counts[2]}, "
-          f"findings {counts[3]}")
+    print(
+        f"  database size                                    {size / 1e6:10.1f} MB "
+        f"({size / scans_written:.0f} bytes per endpoint scan)"
+    )
+    counts = (
+        sqlite3.connect(path)
+        .execute(
+            "SELECT (SELECT count(*) FROM accepted_suites), (SELECT count(*) FROM chain_positions),"
+            " (SELECT count(*) FROM certificates), (SELECT count(*) FROM findings)"
+        )
+        .fetchone()
+    )
+    print(
+        f"  rows: accepted_suites {counts[0]}, chain_positions {counts[1]}, certificates {counts[2]}, "
+        f"findings {counts[3]}"
+    )
     print("read (report queries, latest run per endpoint)")
     with Store.open(path, readonly=True) as store:
-        rows = timed("read back every current endpoint", lambda: store.db.execute(
-            "SELECT * FROM current_endpoints").fetchall())
+        rows = timed(
+            "read back every current endpoint",
+            lambda: store.db.execute("SELECT * FROM current_endpoints").fetchall(),
+        )
         print(f"    ({len(rows)} rows)")
-        timed("current endpoints of one namespace", lambda: store.db.execute(
-            "SELECT * FROM current_endpoints WHERE namespace = 'payments'").fetchall())
-        timed("suites of one endpoint (drill-down)", lambda: store.db.execute(
-            "SELECT * FROM current_accepted_suites WHERE endpoint_id = 4242").fetchall())
-        timed("open findings by severity", lambda: store.db.execute(
-            "SELECT severity, count(*) FROM findings WHERE resolved_at IS NULL GROUP BY 1").fetchall())
-        inventory = timed("report inventory (all sections)", lambda: build_inventory(store, as_of=now))
+        timed(
+            "current endpoints of one namespace",
+            lambda: store.db.execute(
+                "SELECT * FROM current_endpoints WHERE namespace = 'payments'"
+            ).fetchall(),
+        )
+        timed(
+            "suites of one endpoint (drill-down)",
+            lambda: store.db.execute(
+                "SELECT * FROM current_accepted_suites WHERE endpoint_id = 4242"
+            ).fetchall(),
+        )
+        timed(
+            "open findings by severity",
+            lambda: store.db.execute(
+                "SELECT severity, count(*) FROM findings WHERE resolved_at IS NULL GROUP BY 1"
+            ).fetchall(),
+        )
+        inventory = timed(
+            "report inventory (all sections)", lambda: build_inventory(store, as_of=now)
+        )
         timed("  render inventory as Markdown", lambda: to_markdown(inventory))
         findings = timed("report findings", lambda: build_findings(store, as_of=now))
         timed("  render findings as JSON", lambda: to_json(findings))
         if len(run_ids) > 1:
-            timed(f"diff run {run_ids[-2]} -> {run_ids[-1]}", lambda: build_diff(store, run_ids[-2], run_ids[-1]))
+            timed(
+                f"diff run {run_ids[-2]} -> {run_ids[-1]}",
+                lambda: build_diff(store, run_ids[-2], run_ids[-1]),
+            )
     snapshot = workdir / "snapshot"
     timed("export (VACUUM INTO + manifest)", lambda: export_snapshot(path, snapshot))
     checks = timed("verify (hash, integrity_check, counts)", lambda: verify_snapshot(snapshot))
