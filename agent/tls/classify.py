@@ -7,6 +7,8 @@ port did not answer like TLS.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 
 from agent.tls.client_hello import HelloSpec
@@ -66,7 +68,12 @@ def _non_tls(first_bytes: bytes, reason: str | None) -> Classification:
 
 
 async def classify(probe: Probe, first_hello: HelloSpec) -> Classification:
-    """Classify the port, sending `first_hello` as the first TLS probe."""
+    """Classify the port, sending `first_hello` as the first TLS probe.
+
+    A port that has not answered the ClientHello after a short grace period gets an HTTP
+    HEAD in parallel (HTTP servers wait for a request line), so a silent port costs one
+    read timeout, not two.
+    """
     hint = (probe.target.protocol_hint or "").lower()
     if hint in POSTGRES_HINTS or probe.target.port in POSTGRES_PORTS:
         found = await _postgres(probe)
@@ -76,26 +83,57 @@ async def classify(probe: Probe, first_hello: HelloSpec) -> Classification:
                 if found.transport != Transport.STARTTLS_POSTGRES
                 else await _tls_after_postgres(probe, first_hello)
             )
-    reply = await probe.hello(first_hello, read_key_exchange=True)
-    if _is_tls_answer(reply):
-        return Classification(Transport.TLS, first_reply=reply)
+    read_timeout = probe.options.read_timeout
+    grace = min(0.5, read_timeout / 4)
+    tls_task = asyncio.ensure_future(probe.hello(first_hello, read_key_exchange=True))
+    head_task: asyncio.Future[tuple[str, bytes]] | None = None
+    done, _ = await asyncio.wait({tls_task}, timeout=grace)
+    if not done:
+        head_task = asyncio.ensure_future(
+            probe.raw(HTTP_HEAD, timeout=max(0.1, read_timeout - grace))
+        )
+    try:
+        reply = await tls_task
+        if _is_tls_answer(reply):
+            return Classification(Transport.TLS, first_reply=reply)
+        return await _not_tls(probe, reply, head_task, hint, first_hello)
+    finally:
+        if head_task is not None and not head_task.done():
+            head_task.cancel()
+            with contextlib.suppress(BaseException):
+                await head_task
+
+
+async def _not_tls(
+    probe: Probe,
+    reply: HelloReply,
+    head_task: asyncio.Future[tuple[str, bytes]] | None,
+    hint: str,
+    first_hello: HelloSpec,
+) -> Classification:
+    quick = min(probe.options.read_timeout, max(1.0, probe.options.read_timeout / 3))
+
+    async def head() -> bytes:
+        if head_task is not None:
+            return (await head_task)[1]
+        return (await probe.raw(HTTP_HEAD, timeout=quick))[1]
+
     if reply.kind == ReplyKind.REFUSED:
         return Classification(Transport.CLOSED, reason=reply.reason)
-    quick = min(probe.options.read_timeout, max(1.0, probe.options.read_timeout / 3))
     if reply.first_bytes and looks_like_tls(reply.first_bytes):
         return _non_tls(reply.first_bytes, reply.reason)  # TLS, but broken: no other probe helps
     if reply.kind == ReplyKind.ERROR and reply.first_bytes:
         if reply.first_bytes.startswith(b"HTTP/") or not _printable(reply.first_bytes):
             return _non_tls(reply.first_bytes, reply.reason)
         # HTTP/0.9-style error pages carry no status line: ask properly once
-        _, answer = await probe.raw(HTTP_HEAD, timeout=quick)
+        answer = await head()
         return _non_tls(answer if answer.startswith(b"HTTP/") else reply.first_bytes, reply.reason)
     if reply.kind == ReplyKind.ERROR and reply.reason and reply.reason.startswith("connect"):
         return Classification(Transport.ERROR, reason=reply.reason)
     if reply.kind == ReplyKind.TIMEOUT and reply.reason == "connect timed out":
         return Classification(Transport.TIMEOUT, reason=reply.reason)
-    # Closed or silent after a ClientHello: PostgreSQL? HTTP waiting for a request line?
-    if hint not in POSTGRES_HINTS:
+    if reply.kind == ReplyKind.CLOSED and hint not in POSTGRES_HINTS:
+        # Closed on a ClientHello: PostgreSQL drops it as a bad startup packet
         found = await _postgres(probe, timeout=quick)
         if found is not None:
             return (
@@ -103,14 +141,14 @@ async def classify(probe: Probe, first_hello: HelloSpec) -> Classification:
                 if found.transport != Transport.STARTTLS_POSTGRES
                 else await _tls_after_postgres(probe, first_hello)
             )
-    status, answer = await probe.raw(HTTP_HEAD, timeout=quick)
+    answer = await head()
     if answer:
         return _non_tls(answer, reply.reason)
     if reply.kind == ReplyKind.TIMEOUT:
         return Classification(
             Transport.TIMEOUT, reason=f"no answer within {probe.options.read_timeout:g}s"
         )
-    return Classification(Transport.ERROR, reason=reply.reason or f"no answer ({status})")
+    return Classification(Transport.ERROR, reason=reply.reason or "no answer")
 
 
 async def _postgres(probe: Probe, timeout: float | None = None) -> Classification | None:

@@ -61,6 +61,8 @@ class HelloSpec:
     #: TLS 1.3: groups to send a key share for; empty asks the server to pick (HelloRetryRequest).
     key_share_groups: tuple[int, ...] = ()
     fallback_scsv: bool = False
+    #: TLS <= 1.2 only: also list these versions in supported_versions (one probe, several versions).
+    supported_versions: tuple[str, ...] = ()
 
 
 def _u16(value: int) -> bytes:
@@ -161,6 +163,9 @@ def _extensions(spec: HelloSpec) -> bytes:
         parts.append(_extension(ExtensionType.SIGNATURE_ALGORITHMS, _vector(schemes, 2)))
     if version < VERSIONS["TLSv1.3"]:
         parts.append(_extension(ExtensionType.RENEGOTIATION_INFO, b"\x00"))
+        if spec.supported_versions:
+            listed = b"".join(_u16(VERSIONS[name]) for name in spec.supported_versions)
+            parts.append(_extension(ExtensionType.SUPPORTED_VERSIONS, _vector(listed, 1)))
     else:
         parts.append(_extension(ExtensionType.SUPPORTED_VERSIONS, _vector(_u16(version), 1)))
         parts.append(_extension(ExtensionType.PSK_KEY_EXCHANGE_MODES, _vector(b"\x01", 1)))

@@ -13,7 +13,7 @@ from agent.tls import reference
 from agent.tls.client_hello import DEFAULT_GROUPS, HelloSpec
 from agent.tls.connection import HelloReply, ReplyKind
 from agent.tls.probe import Probe
-from agent.tls.wire import SSL2_CIPHERS, VERSIONS
+from agent.tls.wire import SSL2_CIPHERS, VERSION_NAMES, VERSIONS
 
 #: Largest number of suites in one ClientHello, and the size we aim the whole record below.
 MAX_SUITES_PER_HELLO = 150
@@ -39,6 +39,17 @@ class VersionOutcome:
     certificate_request: bool = False
     #: Chunks that contributed accepted suites (more than one: order needs a merge).
     chunks_with_hits: set[int] = dataclasses.field(default_factory=set)
+    #: Position of each accepted suite in our offer order, in the order the server chose them.
+    offer_positions: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def proven_server_order(self) -> bool:
+        """A client-order server always picks the first suite it supports among those offered, so
+        its picks rise through our offer order; any pick that falls back proves a server order."""
+        positions = self.offer_positions
+        return any(
+            later < earlier for earlier, later in zip(positions, positions[1:], strict=False)
+        )
 
     @property
     def suite_names(self) -> tuple[str, ...]:
@@ -47,12 +58,19 @@ class VersionOutcome:
         return tuple(reference.suite_name(suite) for suite in self.suites)
 
 
+def _offer_rank(suite: reference.CipherSuite) -> int:
+    """Commonly deployed suites first, so a server's suites usually share the first chunk."""
+    if suite.openssl_name_source != "openssl":
+        return 2  # beyond what current OpenSSL builds (and most servers) know
+    if suite.authentication in ("PSK", "SRP"):
+        return 1
+    return 0
+
+
 def candidate_suites(version: str) -> list[int]:
-    """Suites to offer for `version`, the ones current OpenSSL builds know first."""
+    """Suites to offer for `version`: mainstream ones first, then PSK/SRP, then the rest."""
     suites = reference.suites_for_version(version)
-    known = [s.id for s in suites if s.openssl_name_source == "openssl"]
-    rest = [s.id for s in suites if s.openssl_name_source != "openssl"]
-    return known + rest
+    return [suite.id for suite in sorted(suites, key=_offer_rank)]
 
 
 def chunked(items: Sequence[int], limit: int = MAX_SUITES_PER_HELLO) -> list[list[int]]:
@@ -103,13 +121,18 @@ def _describe(reply: HelloReply) -> str:
 
 
 async def enumerate_version(
-    probe: Probe, version: str, first_reply: HelloReply | None = None
+    probe: Probe, version: str, first_reply: HelloReply | None = None, *, defer_order: bool = False
 ) -> VersionOutcome:
-    """Accepted suites of `version` and whether the server imposes its order."""
+    """Accepted suites of `version` and whether the server imposes its order.
+
+    With `defer_order`, an order that needs a probe is left to the caller (see :func:`decide_order`).
+    """
     outcome = VersionOutcome(version)
     if version == "SSLv2":
         return await _enumerate_ssl2(probe, outcome)
-    chunks = chunked(candidate_suites(version))
+    candidates = candidate_suites(version)
+    position = {suite: index for index, suite in enumerate(candidates)}
+    chunks = chunked(candidates)
     pending_first = first_reply
     for index, chunk in enumerate(chunks):
         remaining = list(chunk)
@@ -128,6 +151,7 @@ async def enumerate_version(
                 remaining.remove(suite)
                 outcome.suites.append(suite)
                 outcome.chunks_with_hits.add(index)
+                outcome.offer_positions.append(position[suite])
                 _note_flight(outcome, reply)
                 continue
             if verdict in ("version", "wrong-version"):
@@ -137,7 +161,7 @@ async def enumerate_version(
                 return _finish(outcome)
             break  # rejected: nothing left in this chunk
     outcome = _finish(outcome)
-    if len(outcome.suites) >= 2:
+    if len(outcome.suites) >= 2 and not (defer_order and not outcome.proven_server_order):
         await _order(probe, outcome)
     return outcome
 
@@ -164,10 +188,20 @@ def _note_flight(outcome: VersionOutcome, reply: HelloReply) -> None:
 
 async def _order(probe: Probe, outcome: VersionOutcome) -> None:
     """Re-offer the accepted suites reversed: the server's pick tells whose order counts."""
-    reversed_offer = list(reversed(outcome.suites))
-    reply = await probe.hello(_spec(probe, outcome.version, reversed_offer))
+    if outcome.proven_server_order:
+        outcome.server_preference = True
+        if len(outcome.chunks_with_hits) > 1:
+            await _rank(probe, outcome, [])
+        return
+    reply = await probe.hello(_spec(probe, outcome.version, list(reversed(outcome.suites))))
     verdict, suite = _chosen(reply, outcome.version)
-    if verdict != "accept" or suite not in outcome.suites:
+    await decide_order(probe, outcome, suite if verdict == "accept" else None)
+
+
+async def decide_order(probe: Probe, outcome: VersionOutcome, suite: int | None) -> None:
+    """Given the server's pick from the accepted suites offered in reverse, set the order."""
+    reversed_offer = list(reversed(outcome.suites))
+    if suite is None or suite not in outcome.suites:
         outcome.server_preference = None
         return
     if suite == reversed_offer[0]:
@@ -175,18 +209,54 @@ async def _order(probe: Probe, outcome: VersionOutcome) -> None:
         return
     outcome.server_preference = True
     if len(outcome.chunks_with_hits) > 1:
-        # Choices were made chunk by chunk; rank all accepted suites together.
-        remaining = list(outcome.suites)
-        ranked = [suite]
-        remaining.remove(suite)
-        while len(remaining) > 1:
-            reply = await probe.hello(_spec(probe, outcome.version, remaining))
-            verdict, choice = _chosen(reply, outcome.version)
-            if verdict != "accept" or choice not in remaining:
-                break
-            ranked.append(choice)
-            remaining.remove(choice)
-        outcome.suites = ranked + remaining
+        await _rank(probe, outcome, [suite])
+
+
+async def _rank(probe: Probe, outcome: VersionOutcome, ranked: list[int]) -> None:
+    """Choices were made chunk by chunk: rank all accepted suites together (offer, pick, remove)."""
+    remaining = [s for s in outcome.suites if s not in ranked]
+    while len(remaining) > 1:
+        reply = await probe.hello(_spec(probe, outcome.version, remaining))
+        verdict, choice = _chosen(reply, outcome.version)
+        if verdict != "accept" or choice not in remaining:
+            break
+        ranked.append(choice)
+        remaining.remove(choice)
+    outcome.suites = ranked + remaining
+
+
+OLD_VERSIONS = ("TLSv1.1", "TLSv1.0", "SSLv3")
+
+
+async def enumerate_old_versions(probe: Probe, wanted: Sequence[str]) -> list[VersionOutcome]:
+    """TLS 1.1, 1.0 and SSL 3.0 with one probe when the server speaks none of them.
+
+    The first probe is a TLS 1.1 hello that also lists 1.0 and 3.0 in supported_versions:
+    a server answers with the highest of them it speaks (or refuses all), and a server that
+    ignores the extension negotiates down from 1.1 itself. Versions above the answer are not
+    spoken; the answer's version and those below are enumerated one by one.
+    """
+    versions = [v for v in OLD_VERSIONS if v in wanted]
+    if not versions:
+        return []
+    top = versions[0]
+    chunk = chunked(candidate_suites(top))[0]
+    spec = _spec(probe, top, chunk, supported_versions=tuple(versions))
+    reply = await probe.hello(spec, read_key_exchange=True)
+    outcomes: list[VersionOutcome] = []
+    spoken = None
+    if reply.kind == ReplyKind.SERVER_HELLO and reply.server_hello is not None:
+        spoken = VERSION_NAMES.get(reply.server_hello.version)
+    elif reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED):
+        return [VersionOutcome(v) for v in versions]  # none of them
+    for version in versions:
+        if spoken in versions and versions.index(version) < versions.index(spoken):
+            outcomes.append(VersionOutcome(version))  # above what the server answered with
+        elif version == spoken and chunked(candidate_suites(version))[0] == chunk:
+            outcomes.append(await enumerate_version(probe, version, reply))
+        else:
+            outcomes.append(await enumerate_version(probe, version))
+    return outcomes
 
 
 async def _enumerate_ssl2(probe: Probe, outcome: VersionOutcome) -> VersionOutcome:
@@ -216,9 +286,13 @@ def tls12_candidate_groups() -> list[int]:
 
 
 async def enumerate_groups_tls13(
-    probe: Probe, suites: Sequence[int]
+    probe: Probe, suites: Sequence[int], first_pick: list[int] | None = None
 ) -> tuple[list[int], str | None]:
-    """Offer every group with no key share: the HelloRetryRequest names the server's pick; remove, repeat."""
+    """Offer every group with no key share: the HelloRetryRequest names the server's pick; remove, repeat.
+
+    The suite the server picks in the first answer is appended to `first_pick` (when given), so
+    offering the accepted suites reversed doubles as the preference probe.
+    """
     remaining = tls13_candidate_groups()
     found: list[int] = []
     with_share = False
@@ -233,6 +307,8 @@ async def enumerate_groups_tls13(
         )
         reply = await probe.hello(spec)
         group = reply.server_hello.key_share_group if reply.server_hello is not None else None
+        if first_pick is not None and not first_pick and reply.server_hello is not None:
+            first_pick.append(reply.server_hello.cipher_suite)
         if reply.kind in (ReplyKind.SERVER_HELLO, ReplyKind.HELLO_RETRY) and group in remaining:
             found.append(group)
             remaining.remove(group)
@@ -247,11 +323,22 @@ async def enumerate_groups_tls13(
 
 
 async def enumerate_groups_legacy(
-    probe: Probe, version: str, ecdhe_suites: Sequence[int]
+    probe: Probe,
+    version: str,
+    ecdhe_suites: Sequence[int],
+    candidates: Sequence[int] | None = None,
+    known_first: int | None = None,
 ) -> tuple[list[int], str | None]:
-    """Offer the accepted ECDHE suites with the remaining curves; the ServerKeyExchange names the pick."""
-    remaining = tls12_candidate_groups()
+    """Offer the accepted ECDHE suites with the remaining curves; the ServerKeyExchange names the pick.
+
+    `known_first` is the curve the server already picked from all candidates (seen while
+    enumerating suites): it saves the first probe.
+    """
+    remaining = list(tls12_candidate_groups() if candidates is None else candidates)
     found: list[int] = []
+    if known_first is not None and known_first in remaining:
+        found.append(known_first)
+        remaining.remove(known_first)
     while remaining:
         spec = HelloSpec(version, tuple(ecdhe_suites), probe.server_name, groups=tuple(remaining))
         reply = await probe.hello(spec, read_key_exchange=True)

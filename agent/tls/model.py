@@ -152,13 +152,19 @@ class EndpointScan:
 
     @property
     def accepted_protocols(self) -> tuple[str, ...]:
-        return tuple(name for name in PROTOCOL_NAMES if name in self.protocols and self.protocols[name].accepted)
+        return tuple(
+            name
+            for name in PROTOCOL_NAMES
+            if name in self.protocols and self.protocols[name].accepted
+        )
 
 
 def to_json(value: Any) -> Any:
     """The JSON form of any result above (datetimes as ISO 8601, enums as values)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        return {
+            field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)
+        }
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):

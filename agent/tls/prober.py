@@ -21,12 +21,16 @@ from agent.tls import reference
 from agent.tls.certificates import certificate_info, validate_chain
 from agent.tls.classify import classify
 from agent.tls.enumerate import (
+    OLD_VERSIONS,
     VersionOutcome,
+    decide_order,
     enumerate_groups_legacy,
     enumerate_groups_tls13,
+    enumerate_old_versions,
     enumerate_version,
     fallback_scsv,
     first_hello,
+    tls12_candidate_groups,
 )
 from agent.tls.handshake import FullHandshake, full_handshake
 from agent.tls.model import (
@@ -91,9 +95,17 @@ async def _scan(probe: Probe, progress: _Progress) -> None:
 
     async def one_version(version: str) -> None:
         first = classification.first_reply if version == "TLSv1.2" else None
-        progress.versions[version] = await enumerate_version(probe, version, first)
+        progress.versions[version] = await enumerate_version(
+            probe, version, first, defer_order=version == "TLSv1.3"
+        )
 
-    await asyncio.gather(*(one_version(version) for version in wanted))
+    async def old_versions() -> None:
+        for outcome in await enumerate_old_versions(probe, wanted):
+            progress.versions[outcome.version] = outcome
+
+    await asyncio.gather(
+        old_versions(), *(one_version(version) for version in wanted if version not in OLD_VERSIONS)
+    )
     await asyncio.gather(
         _groups(probe, progress), _chain(probe, progress), _fallback(probe, progress)
     )
@@ -106,38 +118,59 @@ async def _scan(probe: Probe, progress: _Progress) -> None:
 
 
 async def _groups(probe: Probe, progress: _Progress) -> None:
-    tasks = []
+    """TLS 1.3 groups by HelloRetryRequest; TLS <= 1.2 curves by ServerKeyExchange.
+
+    When TLS 1.3 groups are known, the elliptic curves among them are taken as the TLS 1.2
+    curves too (one group configuration serves both in the implementations we know), and
+    the TLS 1.2 enumeration then looks only for curves beyond those.
+    """
+    found13: list[int] = []
     tls13 = progress.versions.get("TLSv1.3")
     if tls13 is not None and tls13.accepted:
-        tasks.append(("TLSv1.3", enumerate_groups_tls13(probe, tls13.suites)))
+        # Offered reversed, the first group probe is also the TLS 1.3 preference probe.
+        undecided = len(tls13.suites) >= 2 and tls13.server_preference is None
+        pick: list[int] = []
+        offer = list(reversed(tls13.suites)) if undecided else tls13.suites
+        found13, error = await enumerate_groups_tls13(probe, offer, pick)
+        if undecided:
+            await decide_order(probe, tls13, pick[0] if pick else None)
+        progress.groups_by_version["TLSv1.3"] = found13
+        if error:
+            progress.warnings.append(error)
     legacy = [
         progress.versions[v]
         for v in reversed(LEGACY_VERSIONS)
         if v in progress.versions and progress.versions[v].accepted
     ]
     for outcome in legacy:
-        ecdhe = [
-            s
-            for s in outcome.suites
-            if (suite := reference.cipher_suite(s))
-            and suite.key_exchange == "ECDHE"
-            and suite.authentication != "PSK"
-        ]
-        if ecdhe:
-            # The newest legacy version gets the full enumeration; older ones keep what their suites showed.
-            tasks.append(
-                (outcome.version, enumerate_groups_legacy(probe, outcome.version, ecdhe[:32]))
-            )
-            break
-    for outcome in legacy:
-        if outcome.groups_seen:
-            progress.groups_by_version.setdefault(outcome.version, list(outcome.groups_seen))
-    results = await asyncio.gather(*(task for _, task in tasks))
-    for (version, _), (found, error) in zip(tasks, results, strict=True):
-        seen = progress.groups_by_version.get(version, [])
-        progress.groups_by_version[version] = found + [g for g in seen if g not in found]
+        ecdhe = [s for s in outcome.suites if _is_ecdhe(s)]
+        if not ecdhe:
+            continue
+        candidates = tls12_candidate_groups()
+        shared = [g for g in found13 if g in candidates and _group_kind(g) == "ecdhe"]
+        pool = [g for g in candidates if g not in shared]
+        seen_first = outcome.groups_seen[0] if outcome.groups_seen else None
+        found, error = await enumerate_groups_legacy(
+            probe, outcome.version, ecdhe[:32], pool, known_first=None if shared else seen_first
+        )
+        progress.groups_by_version[outcome.version] = shared + found
         if error:
             progress.warnings.append(error)
+        break  # the newest legacy version is enumerated; older ones keep what their suites showed
+    for outcome in legacy:
+        if outcome.groups_seen:
+            known = progress.groups_by_version.setdefault(outcome.version, [])
+            known += [g for g in outcome.groups_seen if g not in known]
+
+
+def _is_ecdhe(suite_id: int) -> bool:
+    suite = reference.cipher_suite(suite_id)
+    return suite is not None and suite.key_exchange == "ECDHE" and suite.authentication != "PSK"
+
+
+def _group_kind(group_id: int) -> str | None:
+    item = reference.group(group_id)
+    return item.kind if item else None
 
 
 async def _chain(probe: Probe, progress: _Progress) -> None:
@@ -157,6 +190,9 @@ async def _chain(probe: Probe, progress: _Progress) -> None:
 
 
 async def _fallback(probe: Probe, progress: _Progress) -> None:
+    """TLS_FALLBACK_SCSV matters (and is probed) only when SSL 3.0, TLS 1.0 or 1.1 is accepted."""
+    if not any(progress.versions[v].accepted for v in OLD_VERSIONS if v in progress.versions):
+        return
     accepted = [
         v
         for v in PROTOCOL_NAMES
