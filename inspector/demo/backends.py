@@ -165,11 +165,15 @@ RECIPES: dict[Backend, Recipe] = {
 
 def start_backend(backend: Backend, item: Workload, keys: DemoPKI) -> LoopbackServer:
     """Build and start the server for one port; raises BackendUnavailable with a reason."""
+    server = RECIPES[backend](item, keys)
     try:
-        server = RECIPES[backend](item, keys)
         server.start()
-    except LabServerError as exc:
-        raise BackendUnavailable(str(exc).splitlines()[0]) from exc
-    except OSError as exc:
-        raise BackendUnavailable(f"cannot listen on {item.pod_ip}: {exc}") from exc
+    except BaseException as exc:
+        # A start cut short (an error, or Ctrl-C while PostgreSQL initialises) stops what began.
+        server.stop()
+        if isinstance(exc, LabServerError):
+            raise BackendUnavailable(str(exc).splitlines()[0]) from exc
+        if isinstance(exc, OSError):
+            raise BackendUnavailable(f"cannot listen on {item.pod_ip}: {exc}") from exc
+        raise
     return server

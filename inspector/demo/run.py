@@ -95,8 +95,10 @@ def _start_cluster(
     planned = vault.plan(keys.ca)
     key_vault = FakeKeyVault(tenant=cluster.TENANT_ID, client_id=cluster.WORKLOAD_CLIENT_ID)
     vault.fill_vault(key_vault, planned)
+    stack.callback(
+        key_vault.stop
+    )  # registered first: stop() is safe on a server that never started
     key_vault.start()
-    stack.callback(key_vault.stop)
     state.services["keyvault"] = key_vault.url
     mounts = vault.write_mounts(kubelet_pods, planned)
     state.files["kubelet_pods_dir"] = str(kubelet_pods)
@@ -121,8 +123,8 @@ def _start_cluster(
     api = KubeAPIServer()
     for obj in objects:
         api.apply(obj)
-    api.start()
     stack.callback(api.stop)
+    api.start()
     state.services["kubernetes"] = api.url
     manifest = manifests.write_manifest(objects, workdir / "cluster.yaml")
     kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", context="cryptoscope-demo")
@@ -163,19 +165,23 @@ def run_demo(options: DemoOptions, stream: TextIO | None = None) -> int:
                 if cycle.ok:
                     evidence.write(db, workdir, state, progress)
             finally:
-                progress.start("Stopping everything the demo started")
                 with signals_ignored():
+                    progress.start("Stopping everything the demo started")
                     stack.close()
-                state.save("stopped")
-                progress.ok(f"{len(state.endpoints)} servers, Key Vault and API server stopped")
+                    state.save("stopped")
+                    progress.ok(f"{len(state.endpoints)} servers, Key Vault and API server stopped")
     except Interrupted as exc:
-        progress.line(f"interrupted by {exc}: everything the demo started has been stopped")
-        state.save("interrupted")
+        with signals_ignored():
+            stack.close()  # idempotent; covers a signal that landed before cleanup began
+            progress.line(f"interrupted by {exc}: everything the demo started has been stopped")
+            state.save("interrupted")
         return exc.exit_code
     except StepFailed as exc:
         progress.failed(str(exc))
         state.save("failed")
         outcome = 1
+    finally:
+        stack.close()
     progress.start("Results" if not options.tui else "Opening the TUI")
     if cycle is None or not cycle.ok:
         summary.print_paths(state, out)
