@@ -29,8 +29,12 @@ TLS13_SUITES = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
 
 
 def _cryptoscope(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`cryptoscope scan … --no-db`: these tests check the scan, not the recording of runs."""
     return subprocess.run(
-        [sys.executable, "-m", "inspector", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "inspector", *args, "--no-db"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
