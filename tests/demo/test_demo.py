@@ -24,6 +24,7 @@ import pytest
 from inspector.demo.backends import postgres_bindir
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 #: Generous: the machine is shared; we assert behaviour, never speed.
 DEMO_TIMEOUT_S = 300
 
@@ -86,6 +87,24 @@ def _accepts(address: str) -> bool:
         return False
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line or environment names `text` (e.g. the demo's work directory)."""
+    needle = text.encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if (
+                needle in (proc / "cmdline").read_bytes()
+                or needle in (proc / "environ").read_bytes()
+            ) and _alive(int(proc.name)):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
 def _assert_everything_stopped(state: dict) -> None:
     assert state["children"] or state["endpoints"], "the demo recorded nothing it started"
     deadline = time.monotonic() + 30
@@ -100,6 +119,8 @@ def _assert_everything_stopped(state: dict) -> None:
         if _accepts(address):
             listening.append(address)
     assert not listening, f"still listening after the demo exited: {listening}"
+    strays = _processes_mentioning(state["workdir"])
+    assert not strays, f"processes still using the demo's work directory: {strays}"
 
 
 # ---------------------------------------------------------------------------------------------- run
