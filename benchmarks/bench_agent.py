@@ -329,26 +329,23 @@ def bench_cycle(args: argparse.Namespace) -> None:
                 )
             kubeconfig = api.write_kubeconfig(tmp / "kubeconfig")
             db = tmp / "agent.db"
+            flags = {
+                "once": "true",
+                "mode": "cluster",
+                "kubeconfig": str(kubeconfig),
+                "db": str(db),
+                "concurrency": str(args.concurrency),
+                "cycle_deadline": "7200",
+                "watch": "false",
+                "ingress": "false",
+            }
+            # the agent itself (agent.runner.serve), as `cryptoscope agent --once` runs it
             command = [
                 sys.executable,
-                "-m",
-                "inspector",
-                "agent",
-                "--once",
-                "--mode",
-                "cluster",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--db",
-                str(db),
-                "--concurrency",
-                str(args.concurrency),
-                "--cycle-deadline",
-                "7200",
-                "--watch",
-                "false",
-                "--ingress",
-                "false",
+                "-c",
+                "import json, sys; from agent.config import load_settings; from agent.runner import serve; "
+                "sys.exit(serve(load_settings(json.loads(sys.argv[1]), {})))",
+                json.dumps(flags),
             ]
             env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOSCOPE_")}
             started = time.perf_counter()
@@ -360,6 +357,7 @@ def bench_cycle(args: argparse.Namespace) -> None:
         servers.wait(timeout=60)
         if agent.returncode != 0:
             print(agent.stderr[-2000:])
+            return
         with sqlite3.connect(db) as conn:
             status, endpoints = conn.execute("SELECT status, endpoint_count FROM runs").fetchone()
             transports = dict(
