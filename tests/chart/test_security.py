@@ -167,3 +167,9 @@ def test_priority_class_and_tolerations() -> None:
         }
     )
     assert next(custom.pod_specs())[1]["tolerations"][0]["key"] == "dedicated"
+
+
+def test_grace_period_covers_the_agents_shutdown() -> None:
+    """SIGTERM: the current write, then the pod watch in flight (up to apiTimeout + 5 s)."""
+    (_, pod) = next(render({}).pod_specs())
+    assert pod["terminationGracePeriodSeconds"] > chart_values()["agent"]["apiTimeout"] + 5
