@@ -24,8 +24,6 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 
-#: Operators recognised inside a term, longest first so "!=" wins over "=".
-_OPERATORS = ("!=", ">=", "<=", ":", "=", ">", "<")
 _TERM = re.compile(r"^(?P<column>[A-Za-z_][A-Za-z0-9_.-]*)(?P<op>!=|>=|<=|:|=|>|<)(?P<value>.*)$")
 
 
@@ -102,7 +100,7 @@ def compile_filter(text: str, columns: Sequence[Filterable]) -> CompiledFilter:
     if inverted:
         stripped = stripped[1:].strip()
     if not stripped:
-        return NO_FILTER if not inverted else NO_FILTER
+        return NO_FILTER
     by_name: Mapping[str, Filterable] = {column.name.lower(): column for column in columns}
     searchable = [column for column in columns if column.searchable]
     clauses: list[str] = []
@@ -133,7 +131,7 @@ def compile_filter(text: str, columns: Sequence[Filterable]) -> CompiledFilter:
         params.extend(clause_params)
     where = " AND ".join(clauses)
     if inverted:
-        where = f"NOT ({where})"
+        where = f"NOT COALESCE(({where}), 0)"
     return CompiledFilter(text=text.strip(), where=where, params=tuple(params), inverted=inverted)
 
 

@@ -153,6 +153,8 @@ class ListQuery:
     #: Fetch the page's keys first (only WHERE and ORDER BY evaluated over all rows), then the
     #: columns for those keys only. Right for plain-table sources with per-row subqueries.
     two_phase: bool = False
+    #: Order applied after the chosen sort column and before the key (e.g. severity within a requirement).
+    secondary_order: str = ""
 
     def column(self, key: str) -> Column:
         for column in self.columns:
@@ -195,7 +197,8 @@ def _order(query: ListQuery, sort: str | None, descending: bool | None) -> str:
     column = query.column(key)
     direction = "DESC" if desc else "ASC"
     nulls = "NULLS LAST" if not desc else "NULLS FIRST"
-    return f" ORDER BY {column.sql} {direction} {nulls}, {query.key_sql} {direction}"
+    secondary = f"{query.secondary_order}, " if query.secondary_order else ""
+    return f" ORDER BY {column.sql} {direction} {nulls}, {secondary}{query.key_sql} {direction}"
 
 
 def select_sql(
@@ -474,6 +477,7 @@ FINDINGS = ListQuery(
     ),
     default_sort="requirement",
     two_phase=True,
+    secondary_order=severity_rank_sql("f.severity"),
     extra_filters=(
         Filterable("remediation", "f.remediation", searchable=False),
         Filterable("type", "f.subject_type", searchable=False),
