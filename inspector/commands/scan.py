@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_scan_arguments(parser)
     add_db_argument(parser)  # records the scan as a run (store and evidence)
-    parser.add_argument("--no-db", action="store_true", help="do not record the scan in the database")
+    parser.add_argument(
+        "--no-db", action="store_true", help="do not record the scan in the database"
+    )
     parser.set_defaults(func=run)
 
 
