@@ -55,10 +55,15 @@ def test_notes_txt_is_the_named_template() -> None:
 @pytest.mark.parametrize("scenario", ["default", "cluster", "sidecar"])
 def test_notes_give_the_next_commands(tmp_path: Path, scenario: str) -> None:
     text = notes(tmp_path, SCENARIOS[scenario])
-    assert (
-        f"cryptoscope collect --namespace {NAMESPACE} --selector app.kubernetes.io/instance={RELEASE}"
-        in text
-    )
+    if scenario == "sidecar":  # the sidecars run in the workloads' pods and namespaces
+        assert (
+            "cryptoscope collect --namespace payments --selector <your-workload-pod-labels>" in text
+        )
+    else:
+        assert (
+            f"cryptoscope collect --namespace {NAMESPACE} --selector app.kubernetes.io/instance={RELEASE}"
+            in text
+        )
     assert "cryptoscope tui" in text
     assert f"--clusterrole={FULLNAME}-evidence-reader" in text
     if scenario == "default":

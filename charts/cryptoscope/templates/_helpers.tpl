@@ -341,7 +341,7 @@ Sidecar mode: no agent runs yet. Paste the container and volumes into your workl
   kubectl get configmap {{ $fullname }}-sidecar -n {{ $ns }} -o jsonpath='{.data.container\.yaml}'
   kubectl get configmap {{ $fullname }}-sidecar -n {{ $ns }} -o jsonpath='{.data.volumes\.yaml}'
 {{- end }}
-{{- if and .Values.agent.keyvaultEnabled (not .Values.serviceAccount.workloadIdentity.clientId) }}
+{{- if and .Values.agent.keyvaultEnabled (not .Values.serviceAccount.workloadIdentity.clientId) (ne .Values.mode "sidecar") }}
 
 Key Vault comparison is on but no workload identity is set: give
 serviceAccount.workloadIdentity.clientId (a managed identity with "Key Vault Reader"
@@ -349,12 +349,20 @@ on each vault and a federated credential for
 system:serviceaccount:{{ $ns }}:{{ include "cryptoscope.serviceAccountName" . }}).
 {{- end }}
 
+{{- $agentNs := $ns }}
+{{- $selector := printf "app.kubernetes.io/instance=%s" .Release.Name }}
+{{- if eq .Values.mode "sidecar" }}
+{{- $agentNs = "<workload-namespace>" }}
+{{- with .Values.sidecar.serviceAccounts }}{{ $agentNs = (first .).namespace }}{{ end }}
+{{- $selector = "<your-workload-pod-labels>" }}
+{{- end }}
+
 Next: gather every agent's evidence into one database on your machine, then look at it.
-Your user needs the ClusterRole {{ $fullname }}-evidence-reader in namespace {{ $ns }}
+Your user needs the ClusterRole {{ $fullname }}-evidence-reader in namespace {{ $agentNs }}
 {{- if .Values.evidenceReaders.subjects }} (bound for the subjects in evidenceReaders){{ else }}:
-  kubectl create rolebinding cryptoscope-evidence -n {{ $ns }} \
+  kubectl create rolebinding cryptoscope-evidence -n {{ $agentNs }} \
     --clusterrole={{ $fullname }}-evidence-reader --user=<you>{{ end }}
 
-  cryptoscope collect --namespace {{ $ns }} --selector app.kubernetes.io/instance={{ .Release.Name }} --db cryptoscope.db
+  cryptoscope collect --namespace {{ $agentNs }} --selector {{ $selector }} --db cryptoscope.db
   cryptoscope tui cryptoscope.db
 {{- end -}}
