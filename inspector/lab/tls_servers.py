@@ -1069,7 +1069,8 @@ class NginxServer(ProcessServer):
 class CountingProxy(LoopbackServer):
     """A TCP relay in front of ``upstream``: counts the connections clients open.
 
-    The count is taken where the connection is accepted, outside any scanner.
+    The count is taken where the connection is accepted, outside any scanner. Each
+    side's EOF is passed on, so the upstream sees what the client does.
     """
 
     def __init__(self, upstream_host: str, upstream_port: int, host: str = LOOPBACK_V4) -> None:
@@ -1080,16 +1081,20 @@ class CountingProxy(LoopbackServer):
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._ready = threading.Event()
+        # Strong references: the loop keeps only weak ones to connection tasks.
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     def reset(self) -> None:
         self.accepted = 0
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()
-        except (OSError, asyncio.IncompleteReadError):
+        except OSError:
             pass
         finally:
             with contextlib.suppress(OSError, RuntimeError):
@@ -1098,16 +1103,23 @@ class CountingProxy(LoopbackServer):
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        ends = [writer]
+        self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            writer.close()
-            return
-        try:
+            ends.append(up_writer)
+            self._writers.add(up_writer)
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        except OSError:
+            pass
         finally:
-            for end in (writer, up_writer):
+            for end in ends:
                 end.close()
+                self._writers.discard(end)
+            self._tasks.discard(task)
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -1121,15 +1133,16 @@ class CountingProxy(LoopbackServer):
 
         loop.run_until_complete(serve())
         loop.run_forever()
-
-        async def cancel_rest() -> None:
-            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        loop.run_until_complete(cancel_rest())
         loop.close()
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        asyncio.get_running_loop().stop()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="counting-proxy", daemon=True)
@@ -1138,15 +1151,10 @@ class CountingProxy(LoopbackServer):
             raise LabServerError("counting proxy did not start")
 
     def stop(self) -> None:
-        loop, server = self._loop, self._server
-        if loop is None or server is None:
+        loop = self._loop
+        if loop is None:
             return
-
-        def close() -> None:
-            server.close()
-            loop.stop()
-
-        loop.call_soon_threadsafe(close)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
         if self._thread is not None:
             self._thread.join(10)
         self._loop = self._server = None
