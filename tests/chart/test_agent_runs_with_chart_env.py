@@ -6,8 +6,9 @@ are named here: the listen address (an ephemeral loopback port instead of
 0.0.0.0:9443), the kubeconfig (a pod would use its in-cluster configuration)
 and the paths of the database and kubelet directories (temporary directories,
 set through the chart's own values). Key Vault is off: the test must not reach
-Azure. apiTimeout is 5 s instead of 30 s because stopping the pod watch waits
-up to apiTimeout + 5 s for the watch request in flight.
+Azure. The pod watch is off (agent.watch: false): stopping it waits for the
+watch request in flight (up to apiTimeout + 5 s, which the chart's grace
+period covers), and the agent's own tests cover the watch.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def test_agent_starts_with_the_chart_env_and_answers_its_probes(tmp_path: Path) 
             "db": str(data_dir / "cryptoscope.db"),
             "kubeletPodsDir": str(pods_dir),
             "keyvaultEnabled": False,
-            "apiTimeout": 5,
+            "watch": False,
         }
     }
     container = render(values).agent_container()
