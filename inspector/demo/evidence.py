@@ -1,6 +1,7 @@
 """Step 6: the auditor's view — reports written as files, an evidence snapshot exported and verified.
 
-Runs the real subcommands in process — ``report`` (three reports as Markdown
+Runs the real subcommands in process — ``waiver add`` (one documented
+exception, so a waived finding shows), ``report`` (three reports as Markdown
 files), ``keygen``, ``export --sign-key`` and ``verify --public-key`` — as an
 operator would, with their own output captured so it does not clutter the
 progress lines.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -27,11 +29,33 @@ class Invocation:
     output: str
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class DemoWaiver:
+    """The documented exception the demo records, so reports and the TUI show a waived finding."""
+
+    rule: str = "P7"
+    subject: str = "web/Deployment/storefront/*"
+    reason: str = "metrics port scraped only from inside the node; carries no cardholder data"
+    approver: str = "security-officer@demo.invalid"
+    days: int = 90
+
+    def argv(self, db: Path) -> tuple[str, ...]:
+        expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=self.days)).strftime("%Y-%m-%d")
+        return (
+            "waiver", "add", "--db", str(db), "--rule", self.rule, "--subject", self.subject,
+            "--reason", self.reason, "--approver", self.approver, "--expires", expires,
+        )  # fmt: skip
+
+
+WAIVER = DemoWaiver()
+
+
 def invocations(db: Path, workdir: Path) -> tuple[Invocation, ...]:
     reports = workdir / "reports"
     evidence = workdir / "evidence"
     signing = workdir / "evidence-signing"
     return (
+        Invocation(f"waiver for {WAIVER.rule}", "waiver", WAIVER.argv(db), str(db)),
         *(
             Invocation(
                 label,
@@ -91,7 +115,7 @@ def _run_in_process(argv: tuple[str, ...]) -> tuple[int, str]:
 
 
 def write(db: Path, workdir: Path, state: DemoState, progress: Progress) -> None:
-    progress.start("Writing the reports and exporting the evidence snapshot")
+    progress.start("Recording a waiver, writing the reports, exporting the signed evidence")
     commands = available_commands()
     done = 0
     for invocation in invocations(db, workdir):
@@ -114,7 +138,8 @@ def write(db: Path, workdir: Path, state: DemoState, progress: Progress) -> None
         key = {"report": f"{invocation.argv[1]} report", "keygen": "public key"}.get(
             invocation.command, "evidence"
         )
-        state.files[key] = invocation.output
+        if invocation.command != "waiver":
+            state.files[key] = invocation.output
         progress.note(f"{invocation.label:<28} {invocation.output}")
         done += 1
     state.save("evidence")

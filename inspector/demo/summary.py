@@ -13,7 +13,7 @@ from inspector.demo.children import available_commands
 from inspector.demo.manifests import pod_name
 from inspector.demo.state import DemoState
 
-SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "waived")
 
 
 @dataclasses.dataclass
@@ -66,15 +66,19 @@ def collect(db: Path) -> dict[str, NamespaceSummary]:
             summary = summaries.setdefault(namespace, NamespaceSummary(namespace, ""))
             summary.endpoints += count
             summary.transports[transport] += count
-        status = "f.status = 'open'" if "current_findings" in tables else "f.resolved_at IS NULL"
-        source = "current_findings" if "current_findings" in tables else "findings"
+        current = "current_findings" in tables
+        status = "f.status IN ('open', 'waived')" if current else "f.resolved_at IS NULL"
+        source = "current_findings" if current else "findings"
+        waived = "f.status = 'waived'" if current else "0"
         rows = conn.execute(
             "SELECT f.subject_key, e.namespace, e.workload_name, f.rule_id, f.severity, "
-            "coalesce(r.title, f.rule_id) "
+            f"coalesce(r.title, f.rule_id), {waived} "
             f"FROM {source} f LEFT JOIN endpoints e ON e.id = f.endpoint_id "
             f"LEFT JOIN rules r ON r.id = f.rule_id WHERE {status}"
         )
-        for subject_key, namespace, workload, rule_id, severity, title in rows:
+        for subject_key, namespace, workload, rule_id, severity, title, is_waived in rows:
+            if is_waived:
+                severity = "waived"
             if namespace:
                 group, subject = namespace, workload or subject_key
             else:
@@ -98,7 +102,7 @@ def print_summary(db: Path, state: DemoState, out: TextIO) -> None:
         print(f"cannot read {db}: {exc}", file=out)
         return
     print("", file=out)
-    print("What the agent found (open findings)", file=out)
+    print("What the agent found (open findings, and those a waiver covers)", file=out)
     for summary in summaries.values():
         scope = f" [scope: {summary.scope}]" if summary.scope else ""
         counts = ", ".join(
