@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import os
 import re
 import secrets
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,28 @@ _PUBLIC_KEY_LABELS = frozenset({b"PUBLIC KEY", b"RSA PUBLIC KEY"})
 class KeyedHasher:
     """HMAC-SHA256 under a key that never leaves the agent (change detection, not identification)."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *, remembered: int = 4096) -> None:
         if len(key) < 16:
             raise ValueError("hash key must be at least 16 bytes")
         self._key = key
+        #: Facts already worked out, by keyed hash: unchanged mounts are not parsed again
+        #: (PFX decoding costs ~0.2 s per file). Facts only, never content.
+        self._facts: OrderedDict[str, FileFacts] = OrderedDict()
+        self._remembered = remembered
+
+    def recall(self, keyed_hash: str) -> FileFacts | None:
+        facts = self._facts.get(keyed_hash)
+        if facts is not None:
+            self._facts.move_to_end(keyed_hash)
+        return facts
+
+    def remember(self, facts: FileFacts) -> None:
+        if not facts.keyed_hash or facts.error:
+            return
+        self._facts[facts.keyed_hash] = facts
+        self._facts.move_to_end(facts.keyed_hash)
+        while len(self._facts) > self._remembered:
+            self._facts.popitem(last=False)
 
     def __repr__(self) -> str:  # never show the key
         return "KeyedHasher(<key hidden>)"
@@ -112,7 +132,10 @@ def _private_key_from_pem(block: bytes) -> KeyFacts:
         if b"OPENSSH PRIVATE KEY" in block[:40]:
             key: object = serialization.load_ssh_private_key(block, password=None)
         else:
-            key = serialization.load_pem_private_key(block, password=None)
+            # type and size only: the (slow) RSA consistency check is of no use here
+            key = serialization.load_pem_private_key(
+                block, password=None, unsafe_skip_rsa_key_validation=True
+            )
     except TypeError:  # needs a password
         return KeyFacts("encrypted", 0, encrypted=True)
     except Exception:  # noqa: BLE001 - unknown algorithm or damaged block: a fact, not a crash
@@ -245,7 +268,13 @@ def _classify_der(
         return (
             ContentKind.PRIVATE_KEY,
             (),
-            (key_facts(serialization.load_der_private_key(data, None)),),
+            (
+                key_facts(
+                    serialization.load_der_private_key(
+                        data, None, unsafe_skip_rsa_key_validation=True
+                    )
+                ),
+            ),
             (),
         )
     except (ValueError, TypeError):
@@ -261,6 +290,15 @@ def _classify_der(
 def classify_content(path: str, data: bytes, *, mode: int, hasher: KeyedHasher) -> FileFacts:
     """Facts about one file's content. Never raises for odd content; never keeps the bytes."""
     keyed_hash = hasher.digest(data)
+    known = hasher.recall(keyed_hash)
+    if known is not None:
+        return dataclasses.replace(known, path=path, mode=mode & 0o7777)
+    facts = _classify(path, data, keyed_hash, mode)
+    hasher.remember(facts)
+    return facts
+
+
+def _classify(path: str, data: bytes, keyed_hash: str, mode: int) -> FileFacts:
 
     def facts(kind: ContentKind, **extra: Any) -> FileFacts:
         return FileFacts(

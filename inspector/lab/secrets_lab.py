@@ -86,11 +86,7 @@ def build_scenario(
     root = pki.make_ca("payments root CA")
     intermediate = pki.make_ca("payments issuing CA", issuer=root)
     old_leaf = pki.make_leaf(
-        intermediate,
-        common_name="checkout.payments.svc",
-        dns_names=("checkout.payments.svc",),
-        key_kind="rsa",
-        key_bits=2048,
+        intermediate, common_name="checkout.payments.svc", dns_names=("checkout.payments.svc",)
     )
     leaf = pki.make_leaf(
         intermediate,

@@ -139,3 +139,19 @@ def test_empty_and_garbage_pem(hasher: KeyedHasher) -> None:
     broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
     facts = classify_content("b", broken, mode=0o644, hasher=hasher)
     assert facts.kind is ContentKind.CERTIFICATE and facts.error
+
+
+def test_unchanged_content_is_recalled_not_parsed_again(material: dict[str, pki.Issued]) -> None:
+    hasher = KeyedHasher.ephemeral()
+    data = csi_tree.pem_secret_with_key(material["leaf"])
+    first = classify_content("a", data, mode=0o440, hasher=hasher)
+    again = classify_content("b/0", data, mode=0o400, hasher=hasher)
+    assert hasher.recall(first.keyed_hash) is not None
+    assert (again.path, again.mode) == ("b/0", 0o400)  # this file's own path and mode
+    assert again.certificates == first.certificates and again.private_keys == first.private_keys
+    other = classify_content("a", b"opaque now", mode=0o440, hasher=hasher)
+    assert other.kind is ContentKind.OPAQUE and other.keyed_hash != first.keyed_hash
+    tiny = KeyedHasher(b"k" * 16, remembered=1)
+    classify_content("x", b"one", mode=0o644, hasher=tiny)
+    classify_content("y", b"two", mode=0o644, hasher=tiny)
+    assert tiny.recall(tiny.digest(b"one")) is None  # bounded: the oldest is forgotten
