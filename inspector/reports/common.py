@@ -31,17 +31,19 @@ def source_facts(store: Store) -> dict[str, Any]:
     }
 
 
-def where_used(store: Store, sha256: str) -> str:
-    names = [
-        row[0]
-        for row in store.db.execute(
-            "SELECT DISTINCT coalesce(e.namespace || '/' || e.workload_name, e.ip || ':' || e.port)"
-            " FROM current_chain_positions p JOIN endpoints e ON e.id = p.endpoint_id"
-            " WHERE p.certificate_sha256 = ? ORDER BY 1",
-            [sha256],
-        )
-    ]
+def where_used_by_certificate(store: Store) -> dict[str, str]:
+    """For every certificate in a current chain: the workloads (or ip:port) presenting it, abridged."""
+    names: dict[str, list[str]] = {}
+    for sha256, name in store.db.execute(
+        "SELECT DISTINCT p.certificate_sha256,"
+        " coalesce(e.namespace || '/' || e.workload_name, e.ip || ':' || e.port)"
+        " FROM current_chain_positions p JOIN endpoints e ON e.id = p.endpoint_id ORDER BY 1, 2"
+    ):
+        names.setdefault(sha256, []).append(name)
+    return {sha256: _abridged(found) for sha256, found in names.items()}
+
+
+def _abridged(names: list[str]) -> str:
     shown = ", ".join(names[:WHERE_USED_LIMIT])
-    return shown + (
-        f" (+{len(names) - WHERE_USED_LIMIT} more)" if len(names) > WHERE_USED_LIMIT else ""
-    )
+    more = len(names) - WHERE_USED_LIMIT
+    return shown + (f" (+{more} more)" if more > 0 else "")

@@ -8,7 +8,7 @@ from typing import Any
 
 from agent.rules.suites import suite_rule_ids
 from agent.store import Store, parse_utc_text, utc_text
-from inspector.reports.common import source_facts, where_used
+from inspector.reports.common import source_facts, where_used_by_certificate
 from inspector.reports.model import Report, Section
 
 
@@ -125,6 +125,7 @@ def _groups(store: Store) -> Section:
 
 def _certificates(store: Store, as_of: datetime) -> Section:
     rows: list[dict[str, Any]] = []
+    where_used = where_used_by_certificate(store)
     for row in store.db.query(
         "SELECT c.*, min(p.position) AS position, count(DISTINCT p.endpoint_id) AS endpoints,"
         " count(DISTINCT e.namespace || '/' || e.workload_kind || '/' || e.workload_name) AS workload_count"
@@ -153,7 +154,7 @@ def _certificates(store: Store, as_of: datetime) -> Section:
                 "sha256": row["sha256"],
                 "endpoints": row["endpoints"],
                 "workloads": row["workload_count"],
-                "where_used": where_used(store, row["sha256"]),
+                "where_used": where_used.get(row["sha256"], ""),
             }
         )
     return Section(

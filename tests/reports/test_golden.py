@@ -22,7 +22,7 @@ GOLDEN = Path(__file__).with_name("golden")
 
 def normalise(text: str) -> str:
     """Versions change with every release and migration; the facts around them must not."""
-    text = re.sub(r"cryptoscope \d+\.\d+\.\d+\S*", "cryptoscope VERSION", text)
+    text = re.sub(r"cryptoscope \d+\.\d+\.\d+[\w.+-]*", "cryptoscope VERSION", text)
     return re.sub(r"(schema_version\W+)\d+", r"\g<1>N", text)
 
 
