@@ -23,72 +23,96 @@ def _run(store: Store, run_id: int) -> dict[str, Any]:
     return rows[0]
 
 
+#: Endpoints scanned in both runs: (subject_key, scan id in A, scan id in B).
+_PAIRS = """
+WITH pairs AS (
+    SELECT e.subject_key, a.id AS a_id, b.id AS b_id, a.leaf_sha256 AS a_leaf, b.leaf_sha256 AS b_leaf
+    FROM endpoint_scans a JOIN endpoint_scans b ON b.endpoint_id = a.endpoint_id AND b.run_id = :b
+    JOIN endpoints e ON e.id = a.endpoint_id
+    WHERE a.run_id = :a
+)
+"""
+
+#: kind -> (table, item expression, key columns compared). Index lookups, no big sets in Python.
 _FACTS = {
-    "protocol": "SELECT e.subject_key, p.protocol AS item FROM endpoint_scans s JOIN endpoints e ON e.id = s.endpoint_id"
-    " JOIN accepted_protocols p ON p.endpoint_scan_id = s.id WHERE s.run_id = ?",
-    "suite": "SELECT e.subject_key, a.protocol || ' ' || a.suite AS item FROM endpoint_scans s"
-    " JOIN endpoints e ON e.id = s.endpoint_id JOIN accepted_suites a ON a.endpoint_scan_id = s.id WHERE s.run_id = ?",
-    "group": "SELECT e.subject_key, g.group_name AS item FROM endpoint_scans s JOIN endpoints e ON e.id = s.endpoint_id"
-    " JOIN accepted_groups g ON g.endpoint_scan_id = s.id WHERE s.run_id = ?",
+    "protocol": ("accepted_protocols", "x.protocol", ("protocol",)),
+    "suite": ("accepted_suites", "x.protocol || ' ' || x.suite", ("protocol", "suite")),
+    "group": ("accepted_groups", "x.group_name", ("protocol", "group_name")),
 }
 
 
-def _set(store: Store, sql: str, run_id: int) -> set[tuple[str, str]]:
-    return {(row[0], row[1]) for row in store.db.execute(sql, [run_id])}
+def _fact_changes(
+    store: Store, run_a: int, run_b: int, kind: str, *, added: bool
+) -> list[dict[str, Any]]:
+    table, item, columns = _FACTS[kind]
+    present, absent = ("b_id", "a_id") if added else ("a_id", "b_id")
+    match = " AND ".join(f"y.{column} = x.{column}" for column in columns)
+    sql = (
+        _PAIRS
+        + f"SELECT DISTINCT p.subject_key, {item} AS detail FROM pairs p JOIN {table} x ON x.endpoint_scan_id = p.{present}"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {table} y WHERE y.endpoint_scan_id = p.{absent} AND {match})"
+        " ORDER BY 1, 2"
+    )
+    label = f"{kind} {'added' if added else 'removed'}"
+    return [
+        {"change": label, "subject_key": key, "detail": detail}
+        for key, detail in store.db.execute(sql, {"a": run_a, "b": run_b})
+    ]
+
+
+def _endpoint_changes(store: Store, run_a: int, run_b: int, *, added: bool) -> list[dict[str, Any]]:
+    present, absent = (run_b, run_a) if added else (run_a, run_b)
+    rows = store.db.execute(
+        "SELECT e.subject_key FROM endpoint_scans s JOIN endpoints e ON e.id = s.endpoint_id"
+        " WHERE s.run_id = ? AND NOT EXISTS"
+        " (SELECT 1 FROM endpoint_scans o WHERE o.run_id = ? AND o.endpoint_id = s.endpoint_id) ORDER BY 1",
+        [present, absent],
+    )
+    label = "endpoint added" if added else "endpoint removed"
+    return [{"change": label, "subject_key": key, "detail": ""} for (key,) in rows]
+
+
+def _finding_changes(store: Store, run_a: int, run_b: int, *, opened: bool) -> list[dict[str, Any]]:
+    """Findings (by subject and rule) seen in one run and not the other, on subjects the other run looked at."""
+    present, absent = (run_b, run_a) if opened else (run_a, run_b)
+    rows = store.db.execute(
+        "SELECT f.subject_key, f.rule_id || ' ' || f.message FROM finding_sightings fs"
+        " JOIN findings f ON f.id = fs.finding_id WHERE fs.run_id = :present"
+        " AND NOT EXISTS (SELECT 1 FROM findings g JOIN finding_sightings gs ON gs.finding_id = g.id"
+        "     AND gs.run_id = :absent WHERE g.subject_key = f.subject_key AND g.rule_id = f.rule_id)"
+        " AND (f.subject_type != 'endpoint' OR EXISTS (SELECT 1 FROM endpoint_scans o"
+        "     WHERE o.run_id = :absent AND o.endpoint_id = f.endpoint_id))"
+        " ORDER BY 1, 2",
+        {"present": present, "absent": absent},
+    )
+    label = "finding opened" if opened else "finding closed"
+    return [{"change": label, "subject_key": key, "detail": detail} for key, detail in rows]
 
 
 def build_diff(store: Store, run_a: int, run_b: int) -> Report:
     first, second = _run(store, run_a), _run(store, run_b)
-    endpoints_a = dict(
-        store.db.execute(
-            "SELECT e.subject_key, s.leaf_sha256 FROM endpoint_scans s JOIN endpoints e ON e.id = s.endpoint_id"
-            " WHERE s.run_id = ?",
-            [run_a],
-        ).fetchall()
+    changes = _endpoint_changes(store, run_a, run_b, added=True) + _endpoint_changes(
+        store, run_a, run_b, added=False
     )
-    endpoints_b = dict(
-        store.db.execute(
-            "SELECT e.subject_key, s.leaf_sha256 FROM endpoint_scans s JOIN endpoints e ON e.id = s.endpoint_id"
-            " WHERE s.run_id = ?",
-            [run_b],
-        ).fetchall()
-    )
-    both = endpoints_a.keys() & endpoints_b.keys()
-    changes: list[dict[str, Any]] = []
-    for key in sorted(endpoints_b.keys() - endpoints_a.keys()):
-        changes.append({"change": "endpoint added", "subject_key": key, "detail": ""})
-    for key in sorted(endpoints_a.keys() - endpoints_b.keys()):
-        changes.append({"change": "endpoint removed", "subject_key": key, "detail": ""})
-    for kind, sql in _FACTS.items():
-        facts_a = {fact for fact in _set(store, sql, run_a) if fact[0] in both}
-        facts_b = {fact for fact in _set(store, sql, run_b) if fact[0] in both}
-        for key, item in sorted(facts_b - facts_a):
-            changes.append({"change": f"{kind} added", "subject_key": key, "detail": item})
-        for key, item in sorted(facts_a - facts_b):
-            changes.append({"change": f"{kind} removed", "subject_key": key, "detail": item})
-    for key in sorted(both):
-        if endpoints_a[key] != endpoints_b[key]:
+    for kind in _FACTS:
+        changes += _fact_changes(store, run_a, run_b, kind, added=True)
+        changes += _fact_changes(store, run_a, run_b, kind, added=False)
+    both = 0
+    for key, a_leaf, b_leaf in store.db.execute(
+        _PAIRS + "SELECT subject_key, a_leaf, b_leaf FROM pairs ORDER BY 1",
+        {"a": run_a, "b": run_b},
+    ):
+        both += 1
+        if a_leaf != b_leaf:
             changes.append(
                 {
                     "change": "certificate rotated",
                     "subject_key": key,
-                    "detail": f"{(endpoints_a[key] or 'none')[:16]} -> {(endpoints_b[key] or 'none')[:16]}",
+                    "detail": f"{(a_leaf or 'none')[:16]} -> {(b_leaf or 'none')[:16]}",
                 }
             )
-    findings_sql = (
-        "SELECT f.subject_key, f.rule_id || ' ' || f.message FROM finding_sightings fs"
-        " JOIN findings f ON f.id = fs.finding_id WHERE fs.run_id = ?"
-    )
-    findings_a = _set(store, findings_sql, run_a)
-    findings_b = _set(store, findings_sql, run_b)
-    rules_a = {(key, text.split(" ", 1)[0]) for key, text in findings_a}
-    rules_b = {(key, text.split(" ", 1)[0]) for key, text in findings_b}
-    for key, text in sorted(findings_b):
-        if (key, text.split(" ", 1)[0]) not in rules_a and key in endpoints_a:
-            changes.append({"change": "finding opened", "subject_key": key, "detail": text})
-    for key, text in sorted(findings_a):
-        if (key, text.split(" ", 1)[0]) not in rules_b and key in endpoints_b:
-            changes.append({"change": "finding closed", "subject_key": key, "detail": text})
+    changes += _finding_changes(store, run_a, run_b, opened=True)
+    changes += _finding_changes(store, run_a, run_b, opened=False)
     counts: dict[str, int] = {}
     for change in changes:
         counts[change["change"]] = counts.get(change["change"], 0) + 1
@@ -97,7 +121,7 @@ def build_diff(store: Store, run_a: int, run_b: int) -> Report:
         **source_facts(store),
         "run_a": f"{run_a} ({first['agent_id']}, {first['started_at']}, {first['status']})",
         "run_b": f"{run_b} ({second['agent_id']}, {second['started_at']}, {second['status']})",
-        "endpoints_in_both": len(both),
+        "endpoints_in_both": both,
     }
     return Report(
         f"Changes from run {run_a} to run {run_b}",
