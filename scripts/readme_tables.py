@@ -5,7 +5,8 @@
 
 - the PCI DSS 4.0.1 mapping comes from the rule table (``agent.rules.RULES``);
 - the command reference comes from the CLI parser (``inspector.cli.build_parser()``);
-- the demo's cluster table comes from ``inspector.demo.cluster``.
+- the demo's cluster table comes from ``inspector.demo.cluster``;
+- the agent settings table comes from ``agent.config.SETTINGS``.
 
 Each sits between its two marker comments; everything else in the README is
 hand-written and left alone. ``tests/test_readme.py`` runs the check.
@@ -139,7 +140,30 @@ def render_demo() -> str:
     return "\n".join(rows)
 
 
+def render_settings() -> str:
+    """Every agent setting: flag, environment variable, default (from ``agent.config.SETTINGS``)."""
+    from agent.config import SETTINGS
+
+    rows = ["| Flag | Environment variable | Default | Meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = setting.default
+        shown = (
+            (str(default).lower() if isinstance(default, bool) else str(default))
+            if default != ""
+            else ""
+        )
+        cells = (
+            f"`{setting.flag}`",
+            f"`{setting.env}`",
+            f"`{shown}`" if shown else "",
+            setting.help,
+        )
+        rows.append("| " + " | ".join(_cell(part) for part in cells) + " |")
+    return "\n".join(rows)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
+    "agent-settings": render_settings,
     "demo-cluster": render_demo,
     "rules-table": render_rules,
     "cli-reference": render_cli,
@@ -167,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=README)
     args = parser.parse_args(argv)
     text = args.readme.read_text()
-    missing = [name for name in SECTIONS if begin_marker(name) not in text or end_marker(name) not in text]
+    missing = [
+        name for name in SECTIONS if begin_marker(name) not in text or end_marker(name) not in text
+    ]
     if missing:
         print(f"{args.readme}: markers missing for {', '.join(missing)}", file=sys.stderr)
         return 2
