@@ -219,6 +219,9 @@ def test_export_while_an_agent_writes(tmp_path: Path, capsys: pytest.CaptureFixt
                 assert status == "running" or actual == count
             assert conn.execute("SELECT count(*) FROM endpoint_scans").fetchone()[0] % 50 == 1
             conn.close()
+            # and the reports read the live database at the same time
+            assert main(["report", "findings", "--db", str(db), "--section", "by_requirement"]) == 0
+            assert "locked" not in capsys.readouterr().err
         assert writer.poll() is None  # still writing the whole time
     finally:
         writer.kill()
