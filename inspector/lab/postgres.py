@@ -14,8 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from inspector.lab.pki import PemFiles
-from inspector.lab.tls_servers import (
+from inspector.lab.loopback import (
     LOOPBACK_V4,
     LabServerError,
     ProcessServer,
@@ -24,6 +23,7 @@ from inspector.lab.tls_servers import (
     wait_for_line,
     wait_until_connectable,
 )
+from inspector.lab.pki import PemFiles
 from inspector.lab.tls_truth import (
     OPENSSL_PROTOCOLS,
     ExpectedTLS,

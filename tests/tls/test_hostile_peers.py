@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from agent.tls.model import ScanOptions, Target, Transport
-from inspector.lab.tls_servers import HostileServer, Hostility
+from inspector.lab.hostile_peers import HostileServer, Hostility
 from tests.tls.conftest import Scanned, scan, scan_api
 
 #: Tight on purpose: the slow drip sends a byte every 2 s, inside the read timeout,
