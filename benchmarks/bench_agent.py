@@ -207,7 +207,8 @@ def bench_discovery(args: argparse.Namespace) -> None:
             ("cluster mode", DiscoveryScope(mode="cluster")),
             ("daemonset mode, one node", DiscoveryScope(mode="daemonset", node_name="node-0")),
         ):
-            tracemalloc.start()
+            if args.trace_heap:
+                tracemalloc.start()
             started = time.perf_counter()
             cpu_started = time.process_time()
             state = reader.read_state(scope)
@@ -216,13 +217,15 @@ def bench_discovery(args: argparse.Namespace) -> None:
             targets = plan_targets(state, scope)
             plan_s = time.perf_counter() - started
             cpu_s = time.process_time() - cpu_started
-            _, traced_peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
+            heap = ""
+            if args.trace_heap:
+                heap = f"; python heap peak {tracemalloc.get_traced_memory()[1] / 2**20:.0f} MB (tracemalloc)"
+                tracemalloc.stop()
             print(
                 f"discovery, {label}: {len(state.pods)} pods, {len(state.services)} services, "
                 f"{len(state.endpoint_slices)} slices, {len(state.replica_sets)} replicasets read in {read_s:.2f}s "
                 f"(paged by 500); {len(targets)} targets planned in {plan_s * 1000:.0f} ms; "
-                f"agent CPU {cpu_s:.2f}s; python heap peak {traced_peak / 2**20:.0f} MB (tracemalloc)"
+                f"agent CPU {cpu_s:.2f}s{heap}"
             )
             del state, targets
         client.close()
@@ -230,8 +233,8 @@ def bench_discovery(args: argparse.Namespace) -> None:
         server.stdin.close()
         server.wait(timeout=60)
     print(
-        f"agent-side peak RSS: {peak_rss_mb():.0f} MB (after imports, before reading: {baseline:.0f} MB; "
-        "tracemalloc on, which adds its own overhead)"
+        f"agent-side peak RSS: {peak_rss_mb():.0f} MB (after imports, before reading: {baseline:.0f} MB"
+        + ("; tracemalloc adds its own overhead)" if args.trace_heap else ")")
     )
 
 
@@ -391,6 +394,9 @@ def main() -> None:
     discovery.add_argument("--pods", type=int, default=5000)
     discovery.add_argument("--services", type=int, default=2000)
     discovery.add_argument("--nodes", type=int, default=50)
+    discovery.add_argument(
+        "--trace-heap", action="store_true", help="also report the Python heap peak"
+    )
     cycle = sub.add_parser("cycle")
     cycle.add_argument("--endpoints", type=int, default=2000)
     cycle.add_argument("--concurrency", type=int, default=64)
