@@ -32,6 +32,7 @@ def openssl_binary() -> str | None:
     return shutil.which("openssl")
 
 
+#: OpenSSL's group names that differ from IANA's.
 OPENSSL_GROUP_ALIASES: dict[str, str] = {
     "P-256": "secp256r1",
     "prime256v1": "secp256r1",
@@ -382,3 +383,20 @@ def presented_chain(
         raise TruthError(f"no handshake with {host}:{port} to read its certificate chain")
     chain = conn.get_peer_cert_chain(as_cryptography=True) or []
     return tuple(cert.fingerprint(hashes.SHA256()).hex() for cert in chain)
+
+
+def s_client_accepts(host: str, port: int, version: str, suite: str, timeout: float = 20.0) -> bool:
+    """Whether the system ``openssl s_client`` completes a handshake at `version` offering
+    only `suite` (an OpenSSL name; a ``TLS_*`` name for TLS 1.3). Used to check the truth
+    itself against real handshakes."""
+    binary = openssl_binary()
+    if binary is None:
+        raise TruthError("the openssl command is not installed")
+    argv = [binary, "s_client", "-connect", f"{host}:{port}", _OPENSSL_VERSION_FLAGS[version]]
+    if version == "TLSv1.3":
+        argv += ["-ciphersuites", suite]
+    else:
+        argv += ["-cipher", f"{suite}:@SECLEVEL=0", "-ciphersuites", ""]
+    done = subprocess.run(argv, input=b"", capture_output=True, timeout=timeout)
+    negotiated = re.search(rb"Cipher is (\S+)", done.stdout)
+    return negotiated is not None and negotiated.group(1) != b"(NONE)"

@@ -13,13 +13,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from inspector.lab.tls_catalogue import PEERS
+from inspector.lab.tls_catalogue import PEERS, PEERS_BY_NAME, build_peer, missing_requirement
+from inspector.lab.tls_truth import openssl_ciphers, s_client_accepts
 from tests.tls.conftest import (
     LabPems,
     ScannedPeer,
     check_groups_certificates_and_transport,
     check_versions_suites_and_order,
     scanned_peer,
+    started,
 )
 
 SPECS = [spec for spec in PEERS if spec.kind in {"s_server", "nginx"}]
@@ -39,3 +41,37 @@ def test_versions_suites_and_order_match_the_server_configuration(
 
 def test_groups_certificates_and_transport_match(peer: ScannedPeer) -> None:
     check_groups_certificates_and_transport(peer)
+
+
+#: Configured suites each server must refuse, and why (the truth drops them).
+REFUSED = {
+    "ecdsa-chain-tls1.2": ("TLSv1.2", "ECDHE-RSA-AES128-SHA"),  # RSA suite, ECDSA certificate
+    "nginx-serverpref": ("TLSv1.2", "DHE-RSA-AES128-SHA"),  # nginx: no ssl_dhparam, no DHE
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_the_truth_matches_real_handshakes(name: str, lab_pki: LabPems) -> None:
+    """Guard on the truth itself: every suite it expects completes a handshake with
+    `openssl s_client` offering that suite alone, and the configured-but-unusable one
+    does not."""
+    spec = PEERS_BY_NAME[name]
+    reason = missing_requirement(spec)
+    if reason:
+        pytest.skip(reason)
+    names = {
+        item.suite_id: item.name
+        for item in openssl_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0", supported_only=False)
+    }
+    with started(build_peer(spec, lab_pki)) as server:
+        truth = server.expected()
+        refused_version, refused_suite = REFUSED[name]
+        assert not s_client_accepts(server.host, server.port, refused_version, refused_suite)
+        failed = [
+            (version, names[suite_id])
+            for version, ids in truth.suites.items()
+            if version != "TLSv1.3"
+            for suite_id in ids
+            if not s_client_accepts(server.host, server.port, version, names[suite_id])
+        ]
+    assert not failed, f"{name}: expected suites that real handshakes refuse: {failed}"
