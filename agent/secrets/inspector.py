@@ -175,11 +175,10 @@ class SecretsCycleResult:
 
 
 def _sanitize(api: Any, obj: Any) -> dict[str, Any]:
+    """A client model object as the plain JSON dict the API sent (camelCase keys)."""
     if isinstance(obj, dict):
         return obj
-    from kubernetes.client import ApiClient
-
-    return dict(ApiClient().sanitize_for_serialization(obj))
+    return dict(api.api_client.sanitize_for_serialization(obj))
 
 
 def _api_error(stage: str, exc: BaseException) -> str:
