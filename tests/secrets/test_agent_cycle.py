@@ -96,6 +96,9 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
                 report = agent.run_cycle()
                 second = agent.run_cycle()  # findings carried across runs
             outputs: dict[str, str] = {}
+            from agent.server import write_snapshot
+
+            write_snapshot(db, tmp / "agent-snapshot.db")  # what the agent's /snapshot streams
             export_dir = tmp / "export"
             assert main(["export", "--db", str(db), "--out", str(export_dir)]) == 0
             for fmt in ("markdown", "json"):
@@ -198,7 +201,9 @@ def test_no_canary_bytes_anywhere(cycle: dict[str, object]) -> None:
     db, export = cycle["db"], cycle["export"]
     assert isinstance(db, Path) and isinstance(export, Path)
     haystacks: dict[str, bytes] = {}
-    for path in [db, *db.parent.glob(db.name + "-*"), *export.rglob("*")]:
+    snapshot = db.with_name("agent-snapshot.db")
+    assert snapshot.is_file()
+    for path in [db, *db.parent.glob(db.name + "-*"), snapshot, *export.rglob("*")]:
         if path.is_file():
             haystacks[str(path)] = path.read_bytes()
     outputs = cycle["outputs"]
