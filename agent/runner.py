@@ -286,7 +286,7 @@ class Agent:
                 self.store.record_error(run_id, warning, stage="discovery")
                 status = "partial"
             log.info("cycle: %d targets", len(targets))
-            chunk_size = max(16, self.settings.concurrency * 2)
+            chunk_size = self.settings.concurrency * 2
             for offset in range(0, len(targets), chunk_size):
                 chunk = targets[offset : offset + chunk_size]
                 try:
@@ -435,19 +435,13 @@ def serve(settings: Any, *, prober: Prober | None = None, install_signals: bool 
     import signal
 
     from agent.auth import Authorizer, ResourceAttributes
-    from agent.discovery import KubeConfigError, PodWatcher, api_client
+    from agent.discovery import PodWatcher, api_client
     from agent.server import AgentServer, server_context
 
-    api = None
-    if settings.mode != "sidecar" or settings.pod_name:
-        try:
-            api = api_client(settings.kubeconfig, settings.context)
-        except KubeConfigError:
-            if settings.kubeconfig or settings.mode != "daemonset" or not settings.egress_targets:
-                raise
-    reader = (
-        KubeReader(api, page_size=settings.page_size, timeout=settings.api_timeout) if api else None
-    )
+    api = api_client(
+        settings.kubeconfig, settings.context
+    )  # KubeConfigError: the caller reports it
+    reader = KubeReader(api, page_size=settings.page_size, timeout=settings.api_timeout)
     store = Store.open(database_path(settings))
     agent = Agent(settings, store=store, reader=reader, prober=prober)
 
@@ -465,16 +459,14 @@ def serve(settings: Any, *, prober: Prober | None = None, install_signals: bool 
         if settings.once:
             report = agent.run_cycle()
             return 0 if report.status in ("ok", "partial") or agent.stopping.is_set() else 1
-        authorizer = None
-        if api is not None:
-            attributes = ResourceAttributes(
-                verb=settings.authz_verb,
-                group=settings.authz_group,
-                resource=settings.authz_resource,
-                subresource=settings.authz_subresource,
-                namespace=settings.authz_namespace or settings.pod_namespace,
-            )
-            authorizer = Authorizer(api, attributes, timeout=settings.api_timeout)
+        attributes = ResourceAttributes(
+            verb=settings.authz_verb,
+            group=settings.authz_group,
+            resource=settings.authz_resource,
+            subresource=settings.authz_subresource,
+            namespace=settings.authz_namespace or settings.pod_namespace,
+        )
+        authorizer = Authorizer(api, attributes, timeout=settings.api_timeout)
         names = ("localhost", "127.0.0.1", settings.pod_name, socket.gethostname())
         context = server_context(settings.tls_cert_file, settings.tls_key_file, names)
         server = AgentServer(
@@ -487,7 +479,7 @@ def serve(settings: Any, *, prober: Prober | None = None, install_signals: bool 
             provenance={"agent_id": agent.agent_id, "node": settings.node_name},
         ).start()
         log.info("HTTPS endpoint on %s (port %d)", settings.listen, server.port)
-        if api is not None and settings.watch:
+        if settings.watch:
             watcher = PodWatcher(
                 api,
                 agent.scope,
