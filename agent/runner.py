@@ -141,8 +141,17 @@ def scope_of(settings: Any) -> DiscoveryScope:
         ingress=settings.ingress,
         ingress_service=settings.ingress_service,
         egress=parse_egress_targets(settings.egress_targets),
-        sidecar_exclude_ports=parse_port_list(settings.sidecar_exclude_ports),
+        # a sidecar never probes its own HTTPS endpoint
+        sidecar_exclude_ports=(
+            *parse_port_list(settings.sidecar_exclude_ports),
+            _listen_port(settings.listen),
+        ),
     )
+
+
+def _listen_port(listen: str) -> int:
+    port = listen.rpartition(":")[2]
+    return int(port) if port.isdigit() else 0
 
 
 def agent_identity(settings: Any) -> str:

@@ -280,7 +280,7 @@ metadata: {{name: checkout-0, namespace: shop, annotations: {{cryptoscope.io/sco
 spec:
   nodeName: node-a
   containers:
-    - {{name: app, image: shop/checkout, ports: [{{containerPort: {app.port}}}]}}
+    - {{name: app, image: shop/checkout, ports: [{{containerPort: {app.port}}}, {{name: debug, containerPort: 6060}}]}}
     - {{name: cryptoscope, image: cryptoscope, ports: [{{name: https, containerPort: 9443}}]}}
 status: {{podIP: 127.0.0.77}}
 """
@@ -292,7 +292,7 @@ status: {{podIP: 127.0.0.77}}
                     mode="sidecar",
                     pod_name="checkout-0",
                     pod_namespace="shop",
-                    sidecar_exclude_ports="9443",
+                    sidecar_exclude_ports="6060",  # and its own --listen port 9443, always
                 ),
                 store=store,
                 reader=KubeReader(api_client),
