@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 
 from agent.tls.client_hello import HelloSpec
 from agent.tls.connection import HelloReply, ReplyKind
 from agent.tls.model import Transport
 from agent.tls.probe import POSTGRES_SSL_REQUEST, Probe
+from agent.tls.starttls import POSTGRES, SMTP
+
+#: An SMTP server greets first: "220 host ESMTP ..." (or "220-" for a multi-line greeting).
+SMTP_GREETING = re.compile(rb"^220[ -]")
 
 HTTP_HEAD = b"HEAD / HTTP/1.0\r\nHost: cryptoscope\r\nUser-Agent: cryptoscope\r\n\r\n"
 
@@ -125,6 +130,8 @@ async def _not_tls(
     if reply.kind == ReplyKind.ERROR and reply.first_bytes:
         if reply.first_bytes.startswith(b"HTTP/") or not _printable(reply.first_bytes):
             return _non_tls(reply.first_bytes, reply.reason)
+        if SMTP_GREETING.match(reply.first_bytes):
+            return await _smtp(probe, first_hello, reply.first_bytes)
         # HTTP/0.9-style error pages carry no status line: ask properly once
         answer = await head()
         return _non_tls(answer if answer.startswith(b"HTTP/") else reply.first_bytes, reply.reason)
@@ -167,10 +174,21 @@ async def _postgres(probe: Probe, timeout: float | None = None) -> Classificatio
 
 
 async def _tls_after_postgres(probe: Probe, first_hello: HelloSpec) -> Classification:
-    probe.preamble = POSTGRES_SSL_REQUEST
+    probe.starttls = POSTGRES
     reply = await probe.hello(first_hello, read_key_exchange=True)
     if _is_tls_answer(reply):
         return Classification(Transport.STARTTLS_POSTGRES, first_reply=reply)
     return Classification(
         Transport.ERROR, reason=f"PostgreSQL accepted SSLRequest but not TLS: {reply.reason}"
     )
+
+
+async def _smtp(probe: Probe, first_hello: HelloSpec, banner: bytes) -> Classification:
+    """A 220 greeting: try EHLO / STARTTLS, then TLS."""
+    probe.starttls = SMTP
+    reply = await probe.hello(first_hello, read_key_exchange=True)
+    if _is_tls_answer(reply):
+        return Classification(Transport.STARTTLS_SMTP, first_reply=reply)
+    probe.starttls = None
+    plain = _non_tls(banner, None)
+    return dataclasses.replace(plain, reason=f"{plain.reason}; no STARTTLS: {reply.reason}")

@@ -12,6 +12,7 @@ import dataclasses
 import enum
 
 from agent.tls import reference
+from agent.tls.starttls import StartTLS, StartTLSError
 from agent.tls.wire import (
     Alert,
     ContentType,
@@ -187,9 +188,9 @@ async def exchange_hello(
     hello: bytes,
     *,
     read_key_exchange: bool = False,
-    preamble: bytes | None = None,
+    starttls: StartTLS | None = None,
 ) -> HelloReply:
-    """Send `hello` (after an optional PostgreSQL SSLRequest `preamble` answered by b"S"), read the first flight.
+    """Send `hello` (after the `starttls` dialog, if any), read the server's first flight.
 
     With `read_key_exchange`, a TLS <= 1.2 flight is read on to the ServerKeyExchange (its group or
     DH size) or ServerHelloDone, collecting the Certificate and CertificateRequest on the way.
@@ -201,16 +202,11 @@ async def exchange_hello(
     flight = _FlightReader(read_key_exchange)
     try:
         async with asyncio.timeout(endpoint.read_timeout):
-            if preamble is not None:
-                writer.write(preamble)
-                await writer.drain()
-                answer = await reader.read(1)
-                if answer != b"S":
-                    return HelloReply(
-                        ReplyKind.ERROR,
-                        reason=f"STARTTLS refused: answer {answer!r}",
-                        first_bytes=answer,
-                    )
+            if starttls is not None:
+                try:
+                    await starttls.negotiate(reader, writer)
+                except StartTLSError as exc:
+                    return HelloReply(ReplyKind.ERROR, reason=str(exc))
             writer.write(hello)
             await writer.drain()
             received = 0

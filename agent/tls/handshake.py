@@ -18,6 +18,7 @@ from cryptography import x509
 from OpenSSL import SSL
 
 from agent.tls import reference
+from agent.tls.starttls import StartTLS, StartTLSError
 
 #: OpenSSL group names that differ from the IANA ones.
 _OPENSSL_GROUP_ALIASES = {
@@ -98,7 +99,7 @@ def full_handshake(
     server_name: str | None,
     *,
     timeout: float = 5.0,
-    preamble: bytes | None = None,
+    starttls: StartTLS | None = None,
 ) -> FullHandshake:
     """Handshake once (SNI = `server_name`), then close. Never raises: failures are in `error`."""
     deadline = time.monotonic() + timeout
@@ -110,11 +111,11 @@ def full_handshake(
     connection: SSL.Connection | None = None
     try:
         sock.settimeout(max(0.1, deadline - time.monotonic()))
-        if preamble is not None:
-            sock.sendall(preamble)
-            answer = sock.recv(1)
-            if answer != b"S":
-                return FullHandshake(error=f"STARTTLS refused: answer {answer!r}")
+        if starttls is not None:
+            try:
+                starttls.negotiate_blocking(sock, deadline)
+            except StartTLSError as exc:
+                return FullHandshake(error=str(exc))
         connection = SSL.Connection(_context(), sock)
         connection.set_info_callback(
             lambda conn, where, ret: states.append(conn.get_state_string().decode(errors="replace"))

@@ -8,9 +8,9 @@ import dataclasses
 from agent.tls.client_hello import HelloSpec, client_hello, ssl2_client_hello
 from agent.tls.connection import Endpoint, HelloReply, exchange_hello, exchange_ssl2_hello
 from agent.tls.model import ScanOptions, Target
+from agent.tls.starttls import POSTGRES_SSL_REQUEST, StartTLS
 
-#: PostgreSQL SSLRequest: length 8, code 80877103 (0x04D2162F).
-POSTGRES_SSL_REQUEST = bytes.fromhex("0000000804d2162f")
+__all__ = ["POSTGRES_SSL_REQUEST", "Probe"]
 
 
 @dataclasses.dataclass
@@ -20,8 +20,8 @@ class Probe:
     target: Target
     options: ScanOptions
     connections: int = 0
-    #: Sent before every ClientHello once the port is known to be PostgreSQL.
-    preamble: bytes | None = None
+    #: The plaintext dialog before every ClientHello, once the port is known to need one.
+    starttls: StartTLS | None = None
     _limit: asyncio.Semaphore = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -49,7 +49,7 @@ class Probe:
         async with self._limit:
             self.connections += 1
             return await exchange_hello(
-                self.endpoint, data, read_key_exchange=read_key_exchange, preamble=self.preamble
+                self.endpoint, data, read_key_exchange=read_key_exchange, starttls=self.starttls
             )
 
     async def ssl2_hello(self) -> HelloReply:

@@ -185,7 +185,7 @@ async def _chain(probe: Probe, progress: _Progress) -> None:
             probe.endpoint.port,
             probe.server_name,
             timeout=options.connect_timeout + options.read_timeout,
-            preamble=probe.preamble,
+            starttls=probe.starttls,
         )
 
 

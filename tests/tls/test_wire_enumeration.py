@@ -139,3 +139,78 @@ def test_scan_of_a_pyopenssl_peer(pyopenssl_server: int) -> None:
     assert "X25519MLKEM768" in result.groups_by_version["TLSv1.3"]
     assert result.negotiated is not None and result.negotiated[0] == "TLSv1.3"
     assert result.connections > 0 and result.certificates
+
+
+class _SMTPServer:
+    """A minimal SMTP dialog (greeting, EHLO, STARTTLS) in front of a real pyOpenSSL TLS server."""
+
+    def __init__(self, offer_starttls: bool) -> None:
+        leaf = pki.make_leaf(None)
+        self.context = SSL.Context(SSL.TLS_METHOD)
+        self.context.use_certificate(crypto.X509.from_cryptography(leaf.certificate))
+        self.context.use_privatekey(crypto.PKey.from_cryptography_key(leaf.key))
+        self.offer_starttls = offer_starttls
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> _SMTPServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+        self.listener.close()
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with contextlib.suppress(OSError, SSL.Error):
+                self._session(sock)
+            sock.close()
+
+    def _session(self, sock: socket.socket) -> None:
+        sock.setblocking(True)
+        sock.sendall(b"220 lab.invalid ESMTP ready\r\n")
+        stream = sock.makefile("rb")
+        while line := stream.readline(1024):
+            command = line.strip().upper()
+            if command.startswith(b"EHLO"):
+                extensions = b"250-STARTTLS\r\n" if self.offer_starttls else b""
+                sock.sendall(b"250-lab.invalid\r\n" + extensions + b"250 8BITMIME\r\n")
+            elif command == b"STARTTLS" and self.offer_starttls:
+                sock.sendall(b"220 2.0.0 ready to start TLS\r\n")
+                connection = SSL.Connection(self.context, sock)
+                connection.set_accept_state()
+                connection.do_handshake()
+                return
+            else:
+                sock.sendall(b"500 5.5.1 unrecognized command\r\n")
+                return
+
+
+def test_smtp_starttls_is_classified_and_scanned() -> None:
+    with _SMTPServer(offer_starttls=True) as server:
+        result = asyncio.run(
+            scan_endpoint(
+                Target("127.0.0.1", server.port), ScanOptions(read_timeout=10, connect_timeout=10)
+            )
+        )
+    assert result.transport.value == "starttls-smtp", (result.error, result.warnings)
+    assert "TLSv1.3" in result.accepted_protocols and "TLSv1.2" in result.accepted_protocols
+    assert result.certificates and result.negotiated is not None
+
+
+def test_smtp_without_starttls_is_plaintext() -> None:
+    with _SMTPServer(offer_starttls=False) as server:
+        result = asyncio.run(
+            scan_endpoint(Target("127.0.0.1", server.port), ScanOptions(read_timeout=10))
+        )
+    assert result.transport.value == "plaintext"
+    assert any("no STARTTLS" in warning for warning in result.warnings), result.warnings
