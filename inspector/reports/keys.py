@@ -305,6 +305,21 @@ def _keys_text(text: str | None) -> str:
     )
 
 
+#: Current files, each with the first cycle that saw its exact content (keyed hash) at that path.
+_FILES_SQL = """
+SELECT f.*, (
+    SELECT min(o.observed_at) FROM secret_files f2
+    JOIN secret_mount_observations o ON o.id = f2.mount_observation_id
+    WHERE o.mount_id = f.mount_id AND f2.path = f.path AND f2.keyed_hash = f.keyed_hash
+) AS content_first_seen
+FROM (
+    SELECT cf.*, cm.mount_id FROM current_secret_files cf
+    JOIN current_secret_mounts cm ON cm.mount_observation_id = cf.mount_observation_id
+) f
+ORDER BY f.namespace, f.pod, f.volume, f.path
+"""
+
+
 def _mounted_files(store: Store) -> Section:
     rows = [
         {
@@ -321,11 +336,10 @@ def _mounted_files(store: Store) -> Section:
             "leaf_subject": row["leaf_subject"],
             "leaf_not_after": row["leaf_not_after"],
             "leaf_sha256": row["leaf_sha256"],
+            "content_first_seen": row["content_first_seen"],
             "error": row["error"],
         }
-        for row in store.db.query(
-            "SELECT * FROM current_secret_files ORDER BY namespace, pod, volume, path"
-        )
+        for row in store.db.query(_FILES_SQL)
     ]
     return Section(
         "mounted_files",
@@ -344,10 +358,13 @@ def _mounted_files(store: Store) -> Section:
             "leaf_subject",
             "leaf_not_after",
             "leaf_sha256",
+            "content_first_seen",
             "error",
         ),
         rows,
-        "Classified by content. Private keys are described by type and size; values are never read into the database.",
+        "Classified by content. Private keys are described by type and size; values are never read into"
+        " the database. `content_first_seen`: the first cycle that saw this exact content (keyed hash)"
+        " at this path — a change of value shows as a new date.",
     )
 
 

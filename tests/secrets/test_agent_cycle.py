@@ -12,6 +12,7 @@ import base64
 import functools
 import json
 import logging
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from agent.secrets.files import KeyedHasher
 from agent.secrets.inspector import inspect
 from agent.store import Store
 from inspector.cli import main
+from inspector.lab import csi_tree
 from inspector.lab.keyvault import FakeKeyVault
 from inspector.lab.kube_api import KubeAPIServer
 from inspector.lab.secrets_lab import MANIFEST, NODE, SecretsScenario, build_scenario
@@ -94,6 +96,14 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
                     inspectors=[NamedInspector("secrets", secrets_inspector)],
                 )
                 report = agent.run_cycle()
+                rotated = b"CANARY-rotated-" + secrets.token_hex(6).encode()
+                scenario.canaries.append(rotated)
+                csi_tree.write_kubelet_mount(  # the driver rotates one value between the cycles
+                    scenario.kubelet_pods_dir,
+                    scenario.variables["LEGACY_UID"],
+                    "kv",
+                    {"legacy-password": rotated},
+                )
                 second = agent.run_cycle()  # findings carried across runs
             outputs: dict[str, str] = {}
             from agent.server import write_snapshot
@@ -260,3 +270,21 @@ def test_collect_merges_the_secret_tables(cycle: dict[str, object], tmp_path: Pa
             db, f"SELECT count(*) FROM {table}"
         ), table
     assert _rows(local, "SELECT count(*) FROM current_secret_objects")[0][0] == 8
+
+
+def test_a_changed_value_is_detected_by_its_keyed_hash(cycle: dict[str, object]) -> None:
+    db = cycle["db"]
+    assert isinstance(db, Path)
+    hashes = dict(
+        _rows(
+            db,
+            "SELECT f.path, count(DISTINCT f.keyed_hash) FROM secret_files f"
+            " JOIN secret_mount_observations o ON o.id = f.mount_observation_id"
+            " WHERE f.path IN ('legacy-password', 'tls.pem') GROUP BY f.path",
+        )
+    )
+    assert hashes == {"legacy-password": 2, "tls.pem": 1}
+    outputs = cycle["outputs"]
+    assert isinstance(outputs, dict)
+    files = json.loads(outputs["keys.json"])["sections"]["mounted_files"]["rows"]
+    assert all(row["content_first_seen"] for row in files)
