@@ -5,8 +5,18 @@ Public API (see the modules for details)::
     from agent.tls import Target, ScanOptions, scan_endpoint, scan_endpoints
     result = await scan_endpoint(Target("127.0.0.1", 8443), ScanOptions())
     results = await scan_endpoints([...], ScanOptions(concurrency=64))
+    results = scan_sync([parse_target("[::1]:8443/api.internal")])   # no event loop
 
-The implementation lives in the sub-modules; this file only re-exports.
+Modules, one job each:
+
+- ``model``: the result dataclasses (the contract with store, rules, CLI, TUI);
+- ``reference``: IANA suites and groups (generated data) and strength labels;
+- ``certificates``: certificate facts, PEM loading, chain order and validation;
+- ``wire`` / ``client_hello``: records, ClientHello building, strict parsers;
+- ``connection`` / ``probe``: one probe per connection, counted and limited;
+- ``starttls``: plaintext dialogs before TLS (PostgreSQL, SMTP);
+- ``classify``: what a port speaks; ``enumerate``: suites, order, groups;
+- ``handshake``: the one pyOpenSSL handshake; ``prober``: the whole scan.
 """
 
 from agent.tls.model import (
