@@ -68,9 +68,9 @@ def test_daemonset_mode_renders_one_daemonset(scenario: str) -> None:
     rendered = render(SCENARIOS[scenario])
     assert [m["metadata"]["name"] for m in rendered.of_kind("DaemonSet")] == [FULLNAME]
     assert not rendered.of_kind("Deployment")
-    assert not rendered.of_kind("ConfigMap") or all(
-        not m["metadata"]["name"].endswith("-sidecar") for m in rendered.of_kind("ConfigMap")
-    )
+    assert f"{FULLNAME}-sidecar" not in {
+        m["metadata"]["name"] for m in rendered.of_kind("ConfigMap")
+    }
 
 
 @pytest.mark.parametrize("scenario", ["cluster", "cluster-everything"])
