@@ -285,6 +285,14 @@ def tls12_candidate_groups() -> list[int]:
     ]
 
 
+#: Groups to send a key share for when a server insists on one, most widely supported first.
+SHARE_PREFERENCE = (29, 23, 4588, 24, 30, 25, 4587, 4589, 256)
+
+
+def _share_for(remaining: Sequence[int]) -> int:
+    return next((g for g in SHARE_PREFERENCE if g in remaining), remaining[0])
+
+
 async def enumerate_groups_tls13(
     probe: Probe, suites: Sequence[int], first_pick: list[int] | None = None
 ) -> tuple[list[int], str | None]:
@@ -297,7 +305,7 @@ async def enumerate_groups_tls13(
     found: list[int] = []
     with_share = False
     while remaining:
-        shares = (remaining[0],) if with_share else ()
+        shares = (_share_for(remaining),) if with_share else ()
         spec = HelloSpec(
             "TLSv1.3",
             tuple(suites),
