@@ -358,3 +358,76 @@ def test_pod_watcher_sees_new_pods_survives_410_and_errors(
         assert changes.wait(30)
     finally:
         watcher.stop()
+
+
+def test_the_loop_picks_up_a_new_pod_early_and_stops_cleanly(
+    kube_api: KubeAPIServer, api_client: kubernetes.client.ApiClient, tmp_path: Path
+) -> None:
+    root = pki.make_ca()
+    pem = pki.write_pem_files(
+        tmp_path, "late", pki.make_leaf(root, ip_addresses=("127.0.0.88",)), (), root
+    )
+    db = tmp_path / "agent.db"
+    made: list[Agent] = []
+    ready = threading.Event()
+
+    def run_loop() -> None:  # the store belongs to the loop's thread, as in the agent process
+        with Store.open(db) as store:
+            agent = Agent(
+                settings(scan_interval="3600", min_cycle_gap="0.5"),
+                store=store,
+                reader=KubeReader(api_client),
+                inspectors=[],
+            )
+            made.append(agent)
+            ready.set()
+            agent.run_forever()
+
+    with PyOpenSSLServer(pem, min_version="TLSv1.2", host="127.0.0.88") as late:
+        loop = threading.Thread(target=run_loop)
+        loop.start()
+        assert ready.wait(30)
+        agent = made[0]
+        watcher = PodWatcher(
+            api_client, agent.scope, agent.wake.set, timeout=5, watch_seconds=5
+        ).start()
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not rows(
+                db, "SELECT id FROM runs WHERE status = 'ok'"
+            ):
+                time.sleep(0.1)
+            assert rows(db, "SELECT count(*) FROM endpoints")[0][0] == 0  # an empty node at first
+            while time.monotonic() < deadline and not any(
+                "watch=" in path for _, path in kube_api.requests
+            ):
+                time.sleep(0.05)  # the watch is open: the pod below arrives as an event
+            kube_api.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "late-0", "namespace": "shop"},
+                    "spec": {
+                        "nodeName": "node-a",
+                        "containers": [
+                            {"name": "app", "image": "x", "ports": [{"containerPort": late.port}]}
+                        ],
+                    },
+                    "status": {"phase": "Running", "podIP": "127.0.0.88"},
+                }
+            )
+            # the interval is an hour: only the watch can bring the second cycle this soon
+            while time.monotonic() < deadline and not rows(db, "SELECT id FROM endpoints"):
+                time.sleep(0.1)
+            assert rows(db, "SELECT ip, port, pod FROM endpoints") == [
+                ("127.0.0.88", late.port, "late-0")
+            ]
+        finally:
+            agent.stop()
+            loop.join(30)
+            watcher.stop()
+        assert not loop.is_alive()
+    assert [status for (status,) in rows(db, "SELECT status FROM runs ORDER BY id")][:2] == [
+        "ok",
+        "ok",
+    ]
