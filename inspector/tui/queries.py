@@ -22,7 +22,7 @@ from typing import Any
 from inspector.tui.filtering import NO_FILTER, CompiledFilter, Filterable
 
 #: Rows fetched per page (a DataTable stays fast far below this).
-PAGE_SIZE = 200
+PAGE_SIZE = 100
 
 # --------------------------------------------------------------------------- strength
 
@@ -723,8 +723,12 @@ def _stale_secrets(conn: sqlite3.Connection, now: datetime) -> tuple[tuple[str, 
     if secrets_query(conn) is None:
         return None
     rows = conn.execute(
-        "SELECT s.namespace, s.pod, s.keyvault_name, s.object_name, s.mounted_version, s.latest_version, "
-        f"s.expires_on FROM {SECRET_TABLE} s WHERE {_SECRET_ATTENTION} "
+        "SELECT s.namespace, s.pod, s.keyvault_name || '/' || s.object_name, "
+        "CASE WHEN s.expired = 1 THEN 'expired ' || COALESCE(substr(s.expires_on, 1, 10), '') "
+        "WHEN s.enabled = 0 THEN 'disabled in the vault' "
+        "ELSE 'stale: mounted ' || COALESCE(substr(s.mounted_version, 1, 8), '?') || ', latest ' "
+        "|| COALESCE(substr(s.latest_version, 1, 8), '?') END "
+        f"FROM {SECRET_TABLE} s WHERE {_SECRET_ATTENTION} "
         "ORDER BY s.expired DESC, s.expires_on, s.namespace, s.pod LIMIT 12"
     )
     return tuple(tuple("" if v is None else str(v) for v in row) for row in rows)

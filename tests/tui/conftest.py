@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from textual.widgets import Static
 
 from inspector.tui.app import CryptoscopeApp
 from tests.tui.factory import NOW, build_database
@@ -39,10 +42,20 @@ def make_app(db: Path, save_dir: Path | None = None, **kwargs: object) -> Crypto
 
 
 async def settle(app: CryptoscopeApp, pilot: object) -> None:
-    """Wait until every worker finished and the screen caught up."""
-    for _ in range(3):
+    """Wait until every worker finished and the screen caught up with their results."""
+    for _ in range(10):
         await app.workers.wait_for_complete()
         await pilot.pause()  # type: ignore[attr-defined]
+        if not any(worker.is_running for worker in app.workers):
+            return
 
 
 Settle = Callable[[CryptoscopeApp, object], Awaitable[None]]
+
+
+def static_text(screen: object, selector: str) -> str:
+    """What a Static shows, as plain text (Rich tables rendered at a fixed width)."""
+    widget = screen.query_one(selector, Static)  # type: ignore[attr-defined]
+    buffer = io.StringIO()
+    Console(file=buffer, width=220, color_system=None, legacy_windows=False).print(widget.content)
+    return buffer.getvalue()

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 from datetime import timedelta
 from pathlib import Path
 
-from rich.console import Console
 from textual.command import CommandPalette
-from textual.widgets import DataTable, Static, Tree
+from textual.widgets import DataTable, Tree
 
 from agent.store import EndpointIdentity, Store
 from inspector.tui.app import CryptoscopeApp
+from inspector.tui.queries import PAGE_SIZE
 from inspector.tui.screens.dialogs import HelpScreen, PromptScreen, SaveScreen
 from inspector.tui.screens.endpoint import EndpointScreen
 from inspector.tui.screens.overview import OverviewScreen
@@ -21,7 +20,7 @@ from inspector.tui.screens.runs import RunDiffScreen, RunsScreen
 from inspector.tui.screens.secrets import NoSecretsScreen
 from inspector.tui.screens.table import TableScreen
 from inspector.tui.screens.workload import WorkloadScreen
-from tests.tui.conftest import SIZE, make_app, settle
+from tests.tui.conftest import SIZE, make_app, settle, static_text
 from tests.tui.factory import NOW, plain_scan
 
 
@@ -30,14 +29,6 @@ def cells(table: DataTable[object], column: int) -> list[str]:
         str(getattr(v, "plain", v))
         for v in (table.get_row_at(i)[column] for i in range(table.row_count))
     ]
-
-
-def static_text(screen: object, selector: str) -> str:
-    """What a Static shows, as plain text (Rich tables rendered at a fixed width)."""
-    widget = screen.query_one(selector, Static)  # type: ignore[attr-defined]
-    buffer = io.StringIO()
-    Console(file=buffer, width=220, color_system=None, legacy_windows=False).print(widget.content)
-    return buffer.getvalue()
 
 
 async def jump(app: CryptoscopeApp, pilot: object, command: str) -> None:
@@ -447,18 +438,19 @@ async def test_live_refresh_updates_rows_in_place_and_keeps_the_cursor(cluster_d
 async def test_paging_loads_more_rows_from_sql(tmp_path: Path) -> None:
     from inspector.lab.synthetic import generate
 
-    db = generate(tmp_path / "synthetic.db", endpoints=450, runs=1).path
+    db = generate(tmp_path / "synthetic.db", endpoints=250, runs=1).path
     app = make_app(db, initial_view="endpoints")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, TableScreen)
-        assert screen.total >= 450 and screen.table.row_count == 200
+        assert screen.total >= 250 and screen.table.row_count == PAGE_SIZE
         await pilot.press("G")  # last loaded row -> prefetch the next page
         await settle(app, pilot)
-        assert screen.table.row_count == 400
-        await pilot.press("ctrl+end")
-        await settle(app, pilot)
+        assert screen.table.row_count == 2 * PAGE_SIZE
+        for _ in range(screen.total // PAGE_SIZE):
+            await pilot.press("ctrl+end")
+            await settle(app, pilot)
         assert screen.table.row_count == screen.total
         assert len(set(screen.keys)) == screen.total
         assert "showing" in static_text(screen, "#status")

@@ -30,10 +30,7 @@ PANELS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("REQUIREMENT", "SEVERITY", "FINDINGS"),
     ),
     "expiring": ("Certificates expiring within 30 days", ("EXPIRES", "SUBJECT", "ENDPOINTS")),
-    "secrets": (
-        "Stale or expired mounted secrets",
-        ("NAMESPACE", "POD", "VAULT", "OBJECT", "MOUNTED", "LATEST", "EXPIRES"),
-    ),
+    "secrets": ("Stale or expired mounted secrets", ("NAMESPACE", "POD", "VAULT/OBJECT", "WHY")),
     "runs": ("Last run per agent", ("AGENT", "NODE", "FINISHED", "STATUS", "ENDPOINTS")),
 }
 
@@ -160,8 +157,19 @@ class OverviewScreen(CryptoscopeScreen):
                 self._fill("secrets", [], [])
             else:
                 secrets_table.border_subtitle = f"{len(data.stale_secrets)} shown"
-                rows = [tuple(row) + ("",) * (7 - len(row)) for row in data.stale_secrets]
-                self._fill("secrets", [r[:7] for r in rows], [str(i) for i in range(len(rows))])
+                rows = [
+                    (
+                        ns,
+                        pod,
+                        obj,
+                        Text(
+                            why,
+                            style="red" if why.startswith(("expired", "disabled")) else "yellow",
+                        ),
+                    )
+                    for ns, pod, obj, why in data.stale_secrets
+                ]
+                self._fill("secrets", rows, [str(i) for i in range(len(rows))])
             self._fill(
                 "runs",
                 [

@@ -70,6 +70,8 @@ class TableScreen(CryptoscopeScreen):
         self.values: dict[str, tuple[object, ...]] = {}
         self.loading_more = False
         self.loaded_once = False
+        #: Pages applied so far (tests and the benchmark wait on it).
+        self.load_count = 0
         self.error: str | None = None
 
     # ------------------------------------------------------------------ layout
@@ -180,6 +182,7 @@ class TableScreen(CryptoscopeScreen):
                     table.add_row(*self._row_cells(values, now), key=key)
         self.loading_more = False
         self.loaded_once = True
+        self.load_count += 1
         self._update_status()
 
     def _update_in_place(self, page: Page, now: datetime) -> None:

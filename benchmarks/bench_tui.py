@@ -1,0 +1,219 @@
+"""The TUI on a generated 100,000-endpoint database: first screen, filter latency, event-loop stalls.
+
+Targets (issue 6): first screen <= 1 s, filter result <= 150 ms, no event-loop stall over 100 ms.
+Prints figures; asserts nothing (timings depend on the machine and its load).
+
+    python benchmarks/bench_tui.py                       # generates the database once (minutes)
+    python benchmarks/bench_tui.py --db existing.db      # reuse a generated database
+
+The database comes from :mod:`inspector.lab.synthetic` (the store's real write API).
+The app runs headless (``App.run_test``) at 160x50; a 20 ms interval timer on the
+event loop records the longest gap between ticks (the UI's worst freeze).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from inspector.lab.synthetic import DEFAULT_NOW, generate  # noqa: E402
+from inspector.tui import queries  # noqa: E402
+from inspector.tui.app import CryptoscopeApp  # noqa: E402
+from inspector.tui.database import connect_readonly  # noqa: E402
+from inspector.tui.filtering import compile_filter  # noqa: E402
+from inspector.tui.screens.endpoint import EndpointScreen  # noqa: E402
+from inspector.tui.screens.overview import OverviewScreen  # noqa: E402
+from inspector.tui.screens.table import TableScreen  # noqa: E402
+
+#: Filters an operator types on the endpoints view.
+FILTERS = (
+    "ns:payments",
+    "transport:plaintext",
+    "!transport:tls",
+    "port>8000",
+    "pod:api-*",
+    "ledger",
+    "grade=F",
+)
+TICK_S = 0.02
+
+
+class StallMeter:
+    """Longest gap between 20 ms ticks of an interval timer on the app's event loop."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.worst = 0.0
+        self.where = ""
+        self.phase = "start"
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        gap = now - self.last - TICK_S
+        if gap > self.worst:
+            self.worst, self.where = gap, self.phase
+        self.last = now
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the app never got there")
+        await asyncio.sleep(0.002)
+
+
+async def run_app(db: Path) -> dict[str, object]:
+    figures: dict[str, object] = {}
+    meter = StallMeter()
+    started = time.perf_counter()
+    app = CryptoscopeApp(db, refresh_interval=2.0, now=lambda: DEFAULT_NOW)
+    async with app.run_test(size=(160, 50)) as pilot:
+        app.set_interval(TICK_S, meter.tick)
+        meter.phase = "first screen"
+        await wait_until(
+            lambda: (
+                isinstance(app.screen, OverviewScreen)
+                and app.screen.query_one("#panel-transport").row_count > 0
+            )
+        )
+        figures["first paint (overview, first panel)"] = time.perf_counter() - started
+        await wait_until(
+            lambda: isinstance(app.screen, OverviewScreen) and app.screen.data is not None
+        )
+        figures["first screen (overview complete)"] = time.perf_counter() - started
+
+        meter.phase = "endpoints view"
+        began = time.perf_counter()
+        app.jump("endpoints")
+        await wait_until(lambda: isinstance(app.screen, TableScreen) and app.screen.load_count >= 1)
+        screen = app.screen
+        assert isinstance(screen, TableScreen)
+        figures["endpoints view (first page of 100k)"] = time.perf_counter() - began
+
+        latencies: dict[str, float] = {}
+        for text in FILTERS:
+            meter.phase = f"filter {text}"
+            loads = screen.load_count
+            began = time.perf_counter()
+            screen.apply_filter(text)
+            await wait_until(lambda loads=loads: screen.load_count > loads)
+            await pilot.pause()
+            latencies[f"{text} ({screen.total:,} rows)"] = time.perf_counter() - began
+        figures["filter results"] = latencies
+        screen.apply_filter("")
+        await wait_until(
+            lambda: screen.load_count > 0 and not screen.filt.active and screen.total > 99_000
+        )
+
+        meter.phase = "sort"
+        loads = screen.load_count
+        began = time.perf_counter()
+        screen._sort_by("port")
+        await wait_until(lambda: screen.load_count > loads)
+        figures["sort by port"] = time.perf_counter() - began
+
+        meter.phase = "paging"
+        began = time.perf_counter()
+        for _ in range(5):
+            loads = screen.load_count
+            screen.action_go_bottom()
+            await wait_until(lambda loads=loads: screen.load_count > loads)
+        figures["5 more pages via G"] = time.perf_counter() - began
+        await pilot.press("pagedown", "pagedown", "pagedown", "pageup")
+
+        meter.phase = "endpoint detail"
+        began = time.perf_counter()
+        await pilot.press("enter")
+        await wait_until(
+            lambda: isinstance(app.screen, EndpointScreen) and app.screen.detail is not None
+        )
+        figures["endpoint detail"] = time.perf_counter() - began
+
+        meter.phase = "live poll"
+        polls = app.polls
+        await wait_until(lambda: app.polls >= polls + 2, timeout=30)
+        meter.phase = "end"
+    figures["longest event-loop stall"] = (meter.worst, meter.where)
+    return figures
+
+
+def sql_figures(db: Path) -> dict[str, float]:
+    """The query layer alone (what each worker spends in SQLite), median of 5."""
+    conn = connect_readonly(db)
+    out: dict[str, float] = {}
+    try:
+        cases: dict[str, Callable[[], object]] = {
+            "overview": lambda: queries.overview(conn, DEFAULT_NOW),
+            "endpoints page": lambda: queries.fetch_page(conn, queries.ENDPOINTS),
+            "endpoints page at offset 50,000": lambda: queries.fetch_page(
+                conn, queries.ENDPOINTS, offset=50_000, total=100_000
+            ),
+            "namespaces page": lambda: queries.fetch_page(conn, queries.NAMESPACES),
+            "findings page": lambda: queries.fetch_page(
+                conn, queries.FINDINGS, scope=(queries.OPEN_OR_WAIVED,)
+            ),
+        }
+        for text in FILTERS:
+            compiled = compile_filter(text, queries.ENDPOINTS.filterables())
+            cases[f"filter {text}"] = lambda compiled=compiled: queries.fetch_page(
+                conn, queries.ENDPOINTS, filt=compiled
+            )
+        for name, case in cases.items():
+            samples = []
+            for _ in range(5):
+                began = time.perf_counter()
+                case()
+                samples.append(time.perf_counter() - began)
+            out[name] = statistics.median(samples)
+    finally:
+        conn.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--db", type=Path, default=Path(tempfile.gettempdir()) / "cryptoscope-bench-tui-100000.db"
+    )
+    parser.add_argument("--endpoints", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    if not args.db.exists():
+        print(f"generating {args.endpoints:,} endpoints into {args.db} (once) …", flush=True)
+        result = generate(args.db, endpoints=args.endpoints, runs=2)
+        print(f"  {result.seconds:.1f} s")
+    print(
+        f"database: {args.db} ({args.db.stat().st_size / 1e6:.0f} MB), {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
+    print("\nSQL (median of 5, ms):")
+    for name, seconds in sql_figures(args.db).items():
+        print(f"  {name:<40} {seconds * 1000:8.1f}")
+    print(
+        "\nTUI, headless 160x50 (targets: first screen <= 1000 ms, filter <= 150 ms, stall <= 100 ms):"
+    )
+    figures = asyncio.run(run_app(args.db))
+    for name, value in figures.items():
+        if isinstance(value, dict):
+            print(f"  {name}:")
+            for label, seconds in value.items():
+                print(f"    {label:<38} {seconds * 1000:8.1f} ms")
+        elif isinstance(value, tuple):
+            print(f"  {name:<40} {value[0] * 1000:8.1f} ms (during: {value[1]})")
+        else:
+            assert isinstance(value, float)
+            print(f"  {name:<40} {value * 1000:8.1f} ms")
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
