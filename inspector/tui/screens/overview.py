@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -87,7 +88,7 @@ class OverviewScreen(CryptoscopeScreen):
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show, data)
 
-    def _fill(self, panel_id: str, rows: list[tuple[object, ...]], keys: list[str]) -> None:
+    def _fill(self, panel_id: str, rows: Sequence[Sequence[object]], keys: Sequence[str]) -> None:
         table = self.query_one(f"#panel-{panel_id}", DataTable)
         cursor = table.cursor_row
         table.clear()
