@@ -117,3 +117,22 @@ def test_find_mounts_and_paths(tmp_path: Path) -> None:
     )
     assert parse_data_dir_time("..2026_05_01_10_00_00.42") == WRITTEN
     assert parse_data_dir_time("..data") is None
+
+
+def test_fifo_loop_and_oversized_file_never_hang_or_crash(tmp_path: Path) -> None:
+    from agent.secrets.mounts import MAX_FILE_BYTES
+
+    mount = csi_tree.write_kubelet_mount(tmp_path, "u", "v", {"ok": b"x"})
+    os.mkfifo(mount / "pipe")  # would block a naive open()
+    (mount / "loop-a").symlink_to("loop-b")
+    (mount / "loop-b").symlink_to("loop-a")
+    (mount / "big").write_bytes(b"\0" * (MAX_FILE_BYTES + 1))
+    by_path = {facts.path: facts for facts in read_mount(mount, KeyedHasher.ephemeral()).files}
+    assert "pipe" not in by_path
+    assert by_path["loop-a"].error and by_path["loop-b"].error
+    assert (
+        by_path["big"].error
+        and by_path["big"].keyed_hash == ""
+        and by_path["big"].size == MAX_FILE_BYTES + 1
+    )
+    assert by_path["ok"].kind is ContentKind.OPAQUE
