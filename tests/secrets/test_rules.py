@@ -249,3 +249,31 @@ def test_vault_object_rules() -> None:
     )
     assert _ids(_vault(ObjectType.KEY, rotating, recovery="Purgeable"), VAULT_OBJECT) == {"V10"}
     assert _ids(_vault(ObjectType.SECRET, None, key_type="", bits=0), VAULT_OBJECT) == set()
+
+
+def test_a_new_version_inside_the_grace_period_is_rotation_pending_not_stale() -> None:
+    from agent.secrets.compare import iso_duration_days
+
+    fresh = VersionFacts(
+        "v2", True, created_on=NOW - dt.timedelta(minutes=3), expires_on=NOW + dt.timedelta(days=80)
+    )
+    mounted = VersionFacts(
+        "v1", True, created_on=NOW - dt.timedelta(days=30), expires_on=NOW + dt.timedelta(days=60)
+    )
+    pending = compare(_versions(fresh, mounted), "v1", now=NOW)
+    assert pending.is_latest is False and not pending.stale
+    assert _ids(_object(_versions(fresh, mounted), "v1"), SECRET_OBJECT) == set()
+    assert compare(_versions(fresh, mounted), "v1", now=NOW + dt.timedelta(minutes=30)).stale
+    assert [
+        iso_duration_days(text)
+        for text in ("P90D", "P1Y", "P2M", "P1Y6M", "P2W", "PT12H", "", "90D")
+    ] == [
+        90,
+        365,
+        60,
+        545,
+        14,
+        0,
+        None,
+        None,
+    ]
