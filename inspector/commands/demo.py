@@ -41,6 +41,13 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="give up on the agent cycle after this long (default: 240)",
     )
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the fictional cluster up after the cycle, so you can scan its servers or run "
+        "another agent cycle (agent.env) while the TUI is open; stops when the TUI is left "
+        "(or, with --no-tui, on Ctrl-C)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -56,4 +63,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.agent_timeout <= 0:
         raise UsageError("--agent-timeout must be > 0")
-    return run_demo(DemoOptions(workdir=workdir, tui=args.tui, agent_timeout=args.agent_timeout))
+    options = DemoOptions(
+        workdir=workdir,
+        tui=args.tui,
+        agent_timeout=args.agent_timeout,
+        keep_running=args.keep_running,
+    )
+    return run_demo(options)

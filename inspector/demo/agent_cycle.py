@@ -122,11 +122,16 @@ def run(
         state.skipped.append(reason)
     log = workdir / "agent.log"
     state.files["agent_log"] = str(log)
-    env = {
-        **clean_environment(),
+    demo_env = {
         **settings_environment(agent_settings(handles, db)),
         **workload_identity_environment(handles, workdir),
     }
+    env = {**clean_environment(), **demo_env}
+    # The same environment, kept so that another cycle can be run by hand (--keep-running).
+    env_file = workdir / "agent.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in sorted(demo_env.items())))
+    env_file.chmod(0o600)
+    state.files["agent_env"] = str(env_file)
 
     def started(pid: int) -> None:
         progress.note(f"agent pid {pid}, log {log}")

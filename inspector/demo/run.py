@@ -45,6 +45,8 @@ class DemoOptions:
     tui: bool = True
     #: Seconds the agent cycle may take before the demo gives up on it.
     agent_timeout: float = 240.0
+    #: Keep the fictional cluster up after the cycle (TUI open, or until Ctrl-C).
+    keep_running: bool = False
 
 
 def _workdir(requested: Path | None) -> Path:
@@ -164,6 +166,8 @@ def run_demo(options: DemoOptions, stream: TextIO | None = None) -> int:
                 )
                 if cycle.ok:
                     evidence.write(db, workdir, state, progress)
+                if cycle.ok and options.keep_running:
+                    return _keep_running(options, db, workdir, state, progress, out)
             finally:
                 with signals_ignored():
                     progress.start("Stopping everything the demo started")
@@ -186,7 +190,7 @@ def run_demo(options: DemoOptions, stream: TextIO | None = None) -> int:
     if cycle is None or not cycle.ok:
         summary.print_paths(state, out)
         return outcome or 1
-    if options.tui and summary.tui_available() and sys.stdout.isatty():
+    if _tui_possible(options):
         progress.note(f"demo took {time.monotonic() - started:.1f} s; press q to leave the TUI")
         return summary.open_tui(db, workdir)
     if options.tui:
@@ -197,3 +201,42 @@ def run_demo(options: DemoOptions, stream: TextIO | None = None) -> int:
     summary.print_paths(state, out)
     progress.line(f"demo took {time.monotonic() - started:.1f} s")
     return outcome
+
+
+def _tui_possible(options: DemoOptions) -> bool:
+    return options.tui and summary.tui_available() and sys.stdout.isatty()
+
+
+def _keep_running(
+    options: DemoOptions,
+    db: Path,
+    workdir: Path,
+    state: DemoState,
+    progress: Progress,
+    out: TextIO,
+) -> int:
+    """The cluster stays up: the TUI is open on it (live), or the demo waits for Ctrl-C.
+
+    Another agent cycle can be run by hand with the environment the demo gave
+    the agent (``agent.env``); the TUI picks the new run up by itself.
+    """
+    env_file = state.files["agent_env"]
+    legacy = state.endpoints.get("payments/card-gateway-legacy/https", "")
+    summary.print_summary(db, state, out)
+    summary.print_paths(state, out)
+    progress.line("")
+    progress.line("The fictional cluster keeps running. In another terminal, for example:")
+    if legacy:
+        progress.line(f"  cryptoscope scan {legacy} --ca-file {state.files['ca']} --no-db")
+    progress.line(f"  env $(cat {env_file}) cryptoscope agent    # one more agent cycle")
+    progress.line(f"  cryptoscope tui {db}")
+    state.save("running")
+    if _tui_possible(options):
+        progress.line("Leaving the TUI (q) stops the cluster.")
+        return summary.open_tui(db, workdir)
+    progress.line("Press Ctrl-C to stop it.")
+    try:
+        while True:
+            time.sleep(3600)
+    except Interrupted:
+        return 0
