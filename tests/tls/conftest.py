@@ -1,7 +1,7 @@
 """Shared fixtures for the prober's real-peer tests: lab PKI, the IANA truth tables, scanning.
 
 The expected results never come from the prober: they come from each server's own
-configuration (see ``ExpectedTLS`` in inspector.lab.tls_servers) and the IANA CSVs,
+configuration (see ``ExpectedTLS`` in inspector.lab.tls_truth) and the IANA CSVs,
 read here directly.
 """
 
@@ -19,8 +19,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from agent.tls import scan_endpoints
 from agent.tls.model import EndpointScan, ScanOptions, Target
-from inspector.lab.postgres import postgres_bindir
 from inspector.lab.tls_catalogue import (
     LabPems,
     PeerSpec,
@@ -30,45 +30,16 @@ from inspector.lab.tls_catalogue import (
     make_lab_pems,
     missing_requirement,
 )
-from inspector.lab.tls_servers import LabServerError, LoopbackServer, nginx_binary
+from inspector.lab.tls_servers import LabServerError, LoopbackServer
 from inspector.lab.tls_truth import (
     ExpectedTLS,
     iana_registry_dir,
-    openssl_binary,
     read_iana_cipher_suites,
     read_iana_groups,
 )
 
 #: Generous: the machine has 2 cores shared by many test processes.
 REAL_PEER_OPTIONS = ScanOptions(connect_timeout=10.0, read_timeout=10.0, endpoint_deadline=90.0)
-
-
-# --------------------------------------------------------------------------- requirements
-
-
-def scan_api() -> Any:
-    """`agent.tls.scan_endpoints`, or skip while the prober's enumeration has not landed."""
-    import agent.tls
-
-    scan_endpoints = getattr(agent.tls, "scan_endpoints", None)
-    if scan_endpoints is None:
-        pytest.skip("agent.tls.scan_endpoints is not implemented yet")
-    return scan_endpoints
-
-
-def require_openssl() -> None:
-    if openssl_binary() is None:
-        pytest.skip("the openssl command is not installed (Debian package openssl)")
-
-
-def require_postgres() -> None:
-    if postgres_bindir() is None:
-        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
-
-
-def require_nginx() -> None:
-    if nginx_binary() is None:
-        pytest.skip("nginx is not installed (Debian package nginx-light)")
 
 
 # --------------------------------------------------------------------------- scanning
@@ -89,7 +60,6 @@ def scan(
 
     The wall time of each result is the whole call's (an upper bound per endpoint).
     """
-    scan_endpoints = scan_api()
     started = time.monotonic()
     results = asyncio.run(scan_endpoints(targets, options))
     wall = time.monotonic() - started
@@ -259,7 +229,6 @@ class ScannedPeer:
 @contextlib.contextmanager
 def scanned_peer(spec: PeerSpec, pems: LabPems, **target: Any) -> Iterator[ScannedPeer]:
     """Start the catalogue peer `spec`, derive its truth, scan it once; stop it after."""
-    scan_api()
     reason = missing_requirement(spec)
     if reason:
         pytest.skip(reason)

@@ -14,7 +14,7 @@ import pytest
 
 from agent.tls.model import ScanOptions, Target, Transport
 from inspector.lab.hostile_peers import HostileServer, Hostility
-from tests.tls.conftest import Scanned, scan, scan_api
+from tests.tls.conftest import Scanned, scan
 
 #: Tight on purpose: the slow drip sends a byte every 2 s, inside the read timeout,
 #: so only the endpoint deadline can end it.
@@ -32,7 +32,6 @@ ALLOWED = {behaviour: {Transport.ERROR} for behaviour in Hostility} | {
 
 @pytest.fixture(scope="module")
 def hostile_scans() -> Iterator[dict[Hostility, Scanned]]:
-    scan_api()
     with contextlib.ExitStack() as stack:
         servers = {
             behaviour: stack.enter_context(HostileServer(behaviour, drip_interval=DRIP_INTERVAL_S))

@@ -29,7 +29,9 @@ from tests.tls.conftest import (
 SPECS = [spec for spec in PEERS if spec.kind in {"pyopenssl", "tlslite"}]
 
 # tlslite-ng imports asyncore for an integration we do not use.
-pytestmark = pytest.mark.filterwarnings("ignore:The asyncore module is deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The asyncore module is deprecated:DeprecationWarning"
+)
 
 
 @pytest.fixture(scope="module", params=SPECS, ids=[spec.name for spec in SPECS])

@@ -29,7 +29,6 @@ from tests.tls.conftest import (
     check_groups_certificates_and_transport,
     check_versions_suites_and_order,
     scan,
-    scan_api,
     scanned_peer,
     started,
 )
@@ -51,7 +50,6 @@ class NonTLS:
 @pytest.fixture(scope="module")
 def non_tls() -> Iterator[NonTLS]:
     """Four non-TLS shapes, scanned together in one call."""
-    scan_api()
     port = closed_port()
     with (
         started(PlainHTTPServer()) as http,
