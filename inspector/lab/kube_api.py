@@ -406,14 +406,18 @@ class KubeAPIServer:
             found = self._objects.get(key)
             return copy.deepcopy(found) if found else None
 
-    def load_yaml(self, source: str | Path, variables: Mapping[str, object] | None = None) -> list[Obj]:
+    def load_yaml(
+        self, source: str | Path, variables: Mapping[str, object] | None = None
+    ) -> list[Obj]:
         """Apply every document of a YAML manifest (a path, or the YAML text); `List` kinds are unpacked.
 
         `variables` fill ``${NAME}`` placeholders first (ports and IPs known only at run time).
         """
         text = source.read_text() if isinstance(source, Path) else source
         if variables:
-            text = string.Template(text).safe_substitute({key: str(value) for key, value in variables.items()})
+            text = string.Template(text).safe_substitute(
+                {key: str(value) for key, value in variables.items()}
+            )
         applied: list[Obj] = []
         for document in yaml.safe_load_all(text):
             if not document:
@@ -552,7 +556,10 @@ class KubeAPIServer:
         configuration.host = self.url
         if token:
             # the key name changed across client versions ("authorization" before, "BearerToken" now)
-            configuration.api_key = {"authorization": "Bearer " + token, "BearerToken": "Bearer " + token}
+            configuration.api_key = {
+                "authorization": "Bearer " + token,
+                "BearerToken": "Bearer " + token,
+            }
         if self.tls and self._tmp_ca:
             configuration.verify_ssl = (
                 False  # the CA is in the kubeconfig; in-process callers trust loopback
@@ -874,7 +881,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             key: values[-1] for key, values in parse_qs(split.query, keep_blank_values=True).items()
         }
         is_watch = query.get("watch", "").lower() in ("1", "true") or "/watch/" in path
-        self.api.requests.append((method, self.path))
+        requests = self.api.requests
+        requests.append((method, self.path))
+        if len(requests) > 20_000:  # a long demo run: keep the recent half
+            del requests[:10_000]
         body: Obj = {}
         length = int(self.headers.get("Content-Length", "0") or 0)
         if length:
