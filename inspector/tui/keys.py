@@ -54,7 +54,14 @@ TABLE_BINDINGS: list[Binding] = [
         tooltip="Filter rows (SQL; ! inverts)",
     ),
     Binding("enter", "drill", "Open", id="drill", show=True, tooltip="Drill into the selected row"),
-    Binding("escape", "back", "Back", id="back", tooltip="Clear the filter, else go back"),
+    Binding(
+        "escape",
+        "back",
+        "Back",
+        key_display="esc",
+        id="back",
+        tooltip="Clear the filter, else go back",
+    ),
     Binding(
         "ctrl+s",
         "save_view",
@@ -111,7 +118,7 @@ RUNS_BINDINGS: list[Binding] = [
 
 #: Keys of the detail screens (endpoint, workload, run diff, overview).
 DETAIL_BINDINGS: list[Binding] = [
-    Binding("escape", "back", "Back", id="back", tooltip="Go back"),
+    Binding("escape", "back", "Back", key_display="esc", id="back", tooltip="Go back"),
     Binding("c", "copy_cell", "Copy", id="copy-cell", tooltip="Copy the selected value"),
     Binding(
         "ctrl+s",
