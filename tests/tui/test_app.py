@@ -467,3 +467,22 @@ async def test_plaintext_endpoint_has_no_protocol_matrix(cluster_db: Path) -> No
         assert set(screen.detail.protocols.values()) == {None}
         assert "none accepted" in static_text(screen, "#suites")
         assert plain_scan(1).transport.value == "plaintext-http"
+
+
+async def test_refresh_key_top_key_and_theme(cluster_db: Path) -> None:
+    app = make_app(cluster_db, initial_view="endpoints", theme="ansi-light")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.theme == "ansi-light"
+        screen = app.screen
+        assert isinstance(screen, TableScreen)
+        loads, generation = screen.load_count, app.generation
+        await pilot.press("down", "down", "ctrl+r")
+        await settle(app, pilot)
+        assert app.generation == generation + 1 and screen.load_count == loads + 1
+        assert screen.table.cursor_row == 2  # kept across the re-read
+        await pilot.press("g")
+        assert screen.table.cursor_row == 0
+        await pilot.press("slash", *"quiet", "enter")  # a "q" typed into a prompt does not quit
+        await settle(app, pilot)
+        assert app.return_code is None and screen.total == 0
