@@ -418,6 +418,9 @@ class _Merger:
             parent = table.references.get(column)
             if parent is None and column.endswith("run_id") and column != "id":
                 parent = "runs"
+            if parent in SKIPPED_TABLES and column not in table.required:
+                row[column] = None  # e.g. an agent's waiver: the operator's own waivers apply here
+                continue
             if (
                 parent is None
                 or row[column] is None
@@ -609,13 +612,15 @@ def merge_snapshot(local_db: Path, snapshot: Path, provenance: Provenance) -> Me
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return MergeResult(
-                provenance.agent_id, merger.runs_merged, merger.runs_present, merger.runs_unfinished
-            )
         except sqlite3.Error as exc:
             raise CollectError(f"merge failed: {exc}") from exc
         finally:
             conn.close()
+    with Store.open(local_db) as store:
+        store.refresh_waivers()  # the operator's waivers, over the merged findings
+    return MergeResult(
+        provenance.agent_id, merger.runs_merged, merger.runs_present, merger.runs_unfinished
+    )
 
 
 # --------------------------------------------------------------------------- the whole collect
@@ -665,9 +670,6 @@ def collect(
                 outcomes.append(AgentOutcome(pod.name, pod.node, error=str(exc)))
             finally:
                 destination.unlink(missing_ok=True)
-    if any(outcome.merged for outcome in outcomes):
-        with Store.open(local_db) as store:
-            store.refresh_waivers()
     return outcomes
 
 
