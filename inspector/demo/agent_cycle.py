@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from agent.config import SETTINGS_BY_NAME
 from inspector.demo import cluster
@@ -24,6 +23,7 @@ from inspector.demo.children import (
 )
 from inspector.demo.lifecycle import Progress
 from inspector.demo.state import DemoState
+from inspector.lab.keyvault import FakeKeyVault
 
 AGENT_ID = "demo-agent"
 
@@ -33,7 +33,7 @@ class ClusterHandles:
     kubeconfig: Path
     ca_file: Path
     kubelet_pods_dir: Path
-    key_vault: Any  # inspector.lab.keyvault.FakeKeyVault
+    key_vault: FakeKeyVault
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ The steps, each with a progress line:
 4. the test Kubernetes API server, loaded with the cluster's manifests;
 5. one agent cycle (``cryptoscope agent --once``, a child process configured
    through its environment exactly as the Helm chart configures it);
-6. reports and a verified evidence export;
+6. one documented waiver, the reports, and a signed evidence export, verified;
 7. everything stopped;
 8. the TUI on the database, or (``--no-tui``) a summary and the paths.
 
@@ -35,6 +35,8 @@ from inspector.demo.lifecycle import (
     signals_raise,
 )
 from inspector.demo.state import DemoState
+from inspector.lab.keyvault import FakeKeyVault
+from inspector.lab.kube_api import KubeAPIServer
 
 STEPS = 8
 
@@ -76,30 +78,33 @@ def _start_servers(
     return ports
 
 
-def _start_cluster(
+def _start_pods(
     stack: contextlib.ExitStack, workdir: Path, state: DemoState, progress: Progress
-) -> agent_cycle.ClusterHandles:
+) -> tuple[backends.DemoPKI, dict[tuple[str, str, str], int]]:
     progress.start("Starting a loopback server behind every pod port")
     keys = backends.make_pki(workdir / "pki")
     state.files["ca"] = str(keys.ca_file)
     ports = _start_servers(stack, keys, state, progress)
     if not ports:
         raise StepFailed("no server could start on 127.0.0.0/8")
-    progress.ok(
-        f"{len(ports)} servers on {len({addr.rsplit(':', 1)[0] for addr in state.endpoints.values()})} pod addresses"
-    )
+    addresses = {address.rsplit(":", 1)[0] for address in state.endpoints.values()}
+    progress.ok(f"{len(ports)} servers on {len(addresses)} pod addresses")
     state.save("servers")
+    return keys, ports
 
+
+def _start_vault(
+    stack: contextlib.ExitStack,
+    keys: backends.DemoPKI,
+    kubelet_pods: Path,
+    state: DemoState,
+    progress: Progress,
+) -> tuple[FakeKeyVault, list[vault.PlannedObject]]:
     progress.start("Starting the loopback Key Vault and laying out the CSI mounts")
-    from inspector.lab.keyvault import FakeKeyVault
-
-    kubelet_pods = workdir / "kubelet" / "pods"
     planned = vault.plan(keys.ca)
     key_vault = FakeKeyVault(tenant=cluster.TENANT_ID, client_id=cluster.WORKLOAD_CLIENT_ID)
     vault.fill_vault(key_vault, planned)
-    stack.callback(
-        key_vault.stop
-    )  # registered first: stop() is safe on a server that never started
+    stack.callback(key_vault.stop)  # registered first: stop() is safe before start()
     key_vault.start()
     state.services["keyvault"] = key_vault.url
     mounts = vault.write_mounts(kubelet_pods, planned)
@@ -109,32 +114,47 @@ def _start_cluster(
         f"{len(mounts)} CSI volumes under {kubelet_pods}"
     )
     state.save("vault")
+    return key_vault, planned
 
+
+def _start_api(
+    stack: contextlib.ExitStack,
+    placement: manifests.Placement,
+    workdir: Path,
+    state: DemoState,
+    progress: Progress,
+) -> Path:
+    """The test Kubernetes API server with the rendered cluster; returns the kubeconfig."""
     progress.start("Starting the test Kubernetes API server with the cluster's manifests")
-    from inspector.lab.kube_api import KubeAPIServer
-
-    objects = manifests.render(
-        cluster.WORKLOADS,
-        manifests.Placement(
-            ports=ports,
-            mounted_versions=vault.mounted_versions(planned),
-            pinned_versions=vault.pinned_versions(planned),
-            kubelet_pods_dir=kubelet_pods,
-        ),
-    )
+    objects = manifests.render(cluster.WORKLOADS, placement)
     api = KubeAPIServer()
     for obj in objects:
         api.apply(obj)
     stack.callback(api.stop)
     api.start()
     state.services["kubernetes"] = api.url
-    manifest = manifests.write_manifest(objects, workdir / "cluster.yaml")
+    state.files["manifests"] = str(manifests.write_manifest(objects, workdir / "cluster.yaml"))
     kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", context="cryptoscope-demo")
-    state.files["manifests"] = str(manifest)
     state.files["kubeconfig"] = str(kubeconfig)
     namespaces = ", ".join(f"{ns.name} ({ns.scope})" for ns in cluster.NAMESPACES)
     progress.ok(f"{api.url}: {len(objects)} objects; namespaces {namespaces}")
     state.save("api")
+    return kubeconfig
+
+
+def _start_cluster(
+    stack: contextlib.ExitStack, workdir: Path, state: DemoState, progress: Progress
+) -> agent_cycle.ClusterHandles:
+    keys, ports = _start_pods(stack, workdir, state, progress)
+    kubelet_pods = workdir / "kubelet" / "pods"
+    key_vault, planned = _start_vault(stack, keys, kubelet_pods, state, progress)
+    placement = manifests.Placement(
+        ports=ports,
+        mounted_versions=vault.mounted_versions(planned),
+        pinned_versions=vault.pinned_versions(planned),
+        kubelet_pods_dir=kubelet_pods,
+    )
+    kubeconfig = _start_api(stack, placement, workdir, state, progress)
     return agent_cycle.ClusterHandles(
         kubeconfig=kubeconfig,
         ca_file=keys.ca_file,
