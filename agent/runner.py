@@ -240,6 +240,7 @@ class Agent:
     ) -> None:
         by_key = {(scan.host, scan.port, scan.sni): scan for scan in scans}
         pairs: list[tuple[EndpointIdentity, EndpointScan]] = []
+        seen = report.subjects
         for index, item in enumerate(chunk):
             scan = by_key.get(item.key) or (scans[index] if index < len(scans) else None)
             if scan is None:
@@ -250,7 +251,11 @@ class Agent:
                     subject_key=identity_of(item).subject_key,
                 )
                 continue
-            pairs.append((identity_of(item), scan))
+            identity = identity_of(item)
+            if identity.subject_key in seen:  # e.g. an SNI equal to the IP: the same subject once
+                continue
+            seen.add(identity.subject_key)
+            pairs.append((identity, scan))
         self.store.record_endpoint_scans(run_id, pairs)
         now = datetime.now(UTC)
         findings = [
@@ -421,6 +426,8 @@ class _CycleTally:
     transports: Counter[str] = dataclasses.field(default_factory=Counter)
     findings: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     durations: list[float] = dataclasses.field(default_factory=list)
+    #: subject keys recorded in this run (one scan per subject and run)
+    subjects: set[str] = dataclasses.field(default_factory=set)
 
 
 class _suppress_cancel:
