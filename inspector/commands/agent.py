@@ -39,7 +39,9 @@ def validate(settings: Any) -> None:
     """Cross-setting checks; raises UsageError with the flag and variable to fix."""
     problems: list[str] = []
     if settings.mode == "daemonset" and not settings.node_name:
-        problems.append("daemonset mode needs the node name: --node-name or NODE_NAME (downward API spec.nodeName)")
+        problems.append(
+            "daemonset mode needs the node name: --node-name or NODE_NAME (downward API spec.nodeName)"
+        )
     if settings.mode == "sidecar" and not (settings.pod_name and settings.pod_namespace):
         problems.append("sidecar mode needs --pod-name/POD_NAME and --pod-namespace/POD_NAMESPACE")
     if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
