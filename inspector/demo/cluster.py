@@ -140,7 +140,7 @@ WORKLOADS: tuple[Workload, ...] = (
                 (VaultObject("checkout-tls", "secret", "cert-with-key", alias="tls.pem"),),
             ),
         ),
-        story="modern TLS 1.3, no post-quantum key exchange yet; certificate from Key Vault is current",
+        story="modern TLS 1.3, no post-quantum key exchange yet; its mounted Key Vault certificate is the current version",
     ),
     Workload(
         "payments",
