@@ -642,13 +642,16 @@ def overview(
     expiring_days: int = 30,
     stale_after: timedelta = timedelta(hours=1),
 ) -> Overview:
-    total = int(conn.execute("SELECT count(*) FROM endpoints").fetchone()[0])
-    by_transport = tuple(
-        (str(r[0] or "unknown"), int(r[1]))
-        for r in conn.execute(
-            "SELECT transport, count(*) FROM endpoints GROUP BY transport ORDER BY 2 DESC"
-        )
-    )
+    """Every overview panel (the TUI loads :func:`overview_basics` first, then the findings part)."""
+    basics = overview_basics(conn, now, expiring_days=expiring_days, stale_after=stale_after)
+    by_grade, by_requirement = overview_findings(conn, basics.endpoints_total)
+    return dataclasses.replace(basics, by_grade=by_grade, findings_by_requirement=by_requirement)
+
+
+def overview_findings(
+    conn: sqlite3.Connection, endpoints_total: int
+) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str, int], ...]]:
+    """(endpoints by grade, open findings by requirement and severity): the slow part at scale."""
     worst = {
         int(r[0]): int(r[1])
         for r in conn.execute(
@@ -662,7 +665,7 @@ def overview(
         "C": worst.get(2, 0),
         "B": worst.get(3, 0) + worst.get(4, 0),
     }
-    grade_counts["A"] = max(0, total - sum(grade_counts.values()) - worst.get(5, 0))
+    grade_counts["A"] = max(0, endpoints_total - sum(grade_counts.values()) - worst.get(5, 0))
     by_grade = tuple((grade, grade_counts.get(grade, 0)) for grade, _ in GRADES)
     per_requirement: dict[tuple[str, str], int] = {}
     for requirements, severity, count in conn.execute(
@@ -670,14 +673,31 @@ def overview(
         "WHERE resolved_at IS NULL GROUP BY 1, 2"
     ):
         for requirement in split_requirements(requirements):
-            per_requirement[(requirement, severity)] = per_requirement.get(
-                (requirement, severity), 0
-            ) + int(count)
-    findings = tuple(
+            key = (requirement, severity)
+            per_requirement[key] = per_requirement.get(key, 0) + int(count)
+    by_requirement = tuple(
         (requirement, severity, count)
         for (requirement, severity), count in sorted(
             per_requirement.items(),
             key=lambda item: (requirement_sort_key(item[0][0]), _severity_index(item[0][1])),
+        )
+    )
+    return by_grade, by_requirement
+
+
+def overview_basics(
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    expiring_days: int = 30,
+    stale_after: timedelta = timedelta(hours=1),
+) -> Overview:
+    """The cheap panels (transport, expiring certificates, secrets, runs, freshness); findings empty."""
+    total = int(conn.execute("SELECT count(*) FROM endpoints").fetchone()[0])
+    by_transport = tuple(
+        (str(r[0] or "unknown"), int(r[1]))
+        for r in conn.execute(
+            "SELECT transport, count(*) FROM endpoints GROUP BY transport ORDER BY 2 DESC"
         )
     )
     horizon = _iso(now + timedelta(days=expiring_days))
@@ -707,8 +727,8 @@ def overview(
     return Overview(
         endpoints_total=total,
         by_transport=by_transport,
-        by_grade=by_grade,
-        findings_by_requirement=findings,
+        by_grade=(),
+        findings_by_requirement=(),
         expiring=expiring,
         stale_secrets=stale,
         last_runs=last_runs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from textual.worker import get_current_worker
 
 from inspector.tui import render
 from inspector.tui.keys import DETAIL_BINDINGS
-from inspector.tui.queries import GRADES, Overview, overview
+from inspector.tui.queries import GRADES, Overview, overview_basics, overview_findings
 from inspector.tui.saving import SaveError, save_rows
 from inspector.tui.screens.base import CryptoscopeScreen
 from inspector.tui.screens.dialogs import SaveScreen
@@ -50,6 +51,8 @@ class OverviewScreen(CryptoscopeScreen):
     def __init__(self) -> None:
         super().__init__(("Overview",))
         self.data: Overview | None = None
+        #: True once the grade and requirement panels hold data (second stage of a load).
+        self.findings_loaded = False
 
     def compose(self) -> ComposeResult:
         yield Static(self.crumb_text(), id="crumbs")
@@ -77,7 +80,12 @@ class OverviewScreen(CryptoscopeScreen):
         worker = get_current_worker()
         try:
             with self.connection() as conn:
-                data = overview(conn, self.now(), stale_after=self.cs_app.stale_after)
+                data = overview_basics(conn, self.now(), stale_after=self.cs_app.stale_after)
+                if worker.is_cancelled:
+                    return
+                self.app.call_from_thread(self._show, data)
+                # the findings aggregates scan every open finding: shown as soon as they are ready
+                by_grade, by_requirement = overview_findings(conn, data.endpoints_total)
         except Exception as exc:
             if not worker.is_cancelled:
                 self.app.call_from_thread(
@@ -86,7 +94,10 @@ class OverviewScreen(CryptoscopeScreen):
                 )
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show, data)
+            complete = dataclasses.replace(
+                data, by_grade=by_grade, findings_by_requirement=by_requirement
+            )
+            self.app.call_from_thread(self._show_findings, complete)
 
     def _fill(self, panel_id: str, rows: Sequence[Sequence[object]], keys: Sequence[str]) -> None:
         table = self.query_one(f"#panel-{panel_id}", DataTable)
@@ -98,7 +109,17 @@ class OverviewScreen(CryptoscopeScreen):
             table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
 
     def _show(self, data: Overview) -> None:
-        self.data = data
+        previous = self.data
+        # keep the last findings counts until the new ones arrive (second stage)
+        self.data = (
+            dataclasses.replace(
+                data,
+                by_grade=previous.by_grade,
+                findings_by_requirement=previous.findings_by_requirement,
+            )
+            if previous is not None
+            else data
+        )
         now = self.now()
         with self.app.batch_update():
             if data.latest_run_at is None:
@@ -126,23 +147,6 @@ class OverviewScreen(CryptoscopeScreen):
                     for t, n in data.by_transport
                 ],
                 [t for t, _ in data.by_transport],
-            )
-            meanings = dict(GRADES)
-            self._fill(
-                "grade",
-                [
-                    (render.cell("grade", g, now), Text(f"{n:,}", justify="right"), meanings[g])
-                    for g, n in data.by_grade
-                ],
-                [g for g, _ in data.by_grade],
-            )
-            self._fill(
-                "requirements",
-                [
-                    (req, render.severity(sev), Text(f"{n:,}", justify="right"))
-                    for req, sev, n in data.findings_by_requirement
-                ],
-                [f"{req}|{sev}" for req, sev, _ in data.findings_by_requirement],
             )
             self._fill(
                 "expiring",
@@ -184,6 +188,34 @@ class OverviewScreen(CryptoscopeScreen):
                     for agent, node, finished, status, n in data.last_runs
                 ],
                 [agent for agent, *_ in data.last_runs],
+            )
+            for panel in ("grade", "requirements"):
+                self.query_one(f"#panel-{panel}", DataTable).border_subtitle = "counting…"
+
+    def _show_findings(self, data: Overview) -> None:
+        """The grade and requirement panels (second stage of the load)."""
+        self.data = data
+        self.findings_loaded = True
+        now = self.now()
+        with self.app.batch_update():
+            for panel in ("grade", "requirements"):
+                self.query_one(f"#panel-{panel}", DataTable).border_subtitle = ""
+            meanings = dict(GRADES)
+            self._fill(
+                "grade",
+                [
+                    (render.cell("grade", g, now), Text(f"{n:,}", justify="right"), meanings[g])
+                    for g, n in data.by_grade
+                ],
+                [g for g, _ in data.by_grade],
+            )
+            self._fill(
+                "requirements",
+                [
+                    (req, render.severity(sev), Text(f"{n:,}", justify="right"))
+                    for req, sev, n in data.findings_by_requirement
+                ],
+                [f"{req}|{sev}" for req, sev, _ in data.findings_by_requirement],
             )
 
     # ------------------------------------------------------------------ drill
