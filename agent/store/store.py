@@ -582,41 +582,43 @@ class Store:
         waived (the waiver's id is kept); it stays visible either way.
         """
         now = utc_text(seen_at)
-        finding_ids: list[int] = []
-        with self._write() as conn:
-            for finding in findings:
-                finding_id = conn.execute(
-                    "INSERT INTO findings (rule_id, severity, requirements, subject_type, subject_key,"
-                    " endpoint_id, detail_key, message, remediation, first_seen, last_seen, first_run_id,"
-                    " last_run_id) VALUES (?1, ?2, ?3, ?4, ?5,"
-                    " CASE WHEN ?4 = 'endpoint' THEN (SELECT id FROM endpoints WHERE subject_key = ?5) END,"
-                    " ?6, ?7, ?8, ?9, ?9, ?10, ?10)"
-                    " ON CONFLICT (rule_id, subject_key, detail_key) DO UPDATE SET"
-                    " severity = excluded.severity, requirements = excluded.requirements,"
-                    " message = excluded.message, remediation = excluded.remediation,"
-                    " endpoint_id = coalesce(excluded.endpoint_id, endpoint_id),"
-                    " last_seen = excluded.last_seen, last_run_id = excluded.last_run_id, resolved_at = NULL"
-                    " RETURNING id",
-                    (
-                        finding.rule_id,
-                        str(finding.severity),
-                        ", ".join(finding.requirements),
-                        finding.subject_type,
-                        finding.subject_key,
-                        finding.detail_key,
-                        _clip(finding.message),
-                        finding.remediation,
-                        now,
-                        run_id,
-                    ),
-                ).fetchone()[0]
-                finding_ids.append(finding_id)
-            conn.executemany(
-                "INSERT OR IGNORE INTO finding_sightings (run_id, finding_id) VALUES (?, ?)",
-                [(run_id, finding_id) for finding_id in finding_ids],
+        rows = [
+            (
+                finding.rule_id,
+                str(finding.severity),
+                ", ".join(finding.requirements),
+                finding.subject_type,
+                finding.subject_key,
+                finding.detail_key,
+                _clip(finding.message),
+                finding.remediation,
+                now,
+                run_id,
             )
-            self._apply_waivers(conn, now, finding_ids=finding_ids)
-        return len(finding_ids)
+            for finding in findings
+        ]
+        keys = [(run_id, row[0], row[4], row[5]) for row in rows]
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO findings (rule_id, severity, requirements, subject_type, subject_key,"
+                " endpoint_id, detail_key, message, remediation, first_seen, last_seen, first_run_id,"
+                " last_run_id) VALUES (?1, ?2, ?3, ?4, ?5,"
+                " CASE WHEN ?4 = 'endpoint' THEN (SELECT id FROM endpoints WHERE subject_key = ?5) END,"
+                " ?6, ?7, ?8, ?9, ?9, ?10, ?10)"
+                " ON CONFLICT (rule_id, subject_key, detail_key) DO UPDATE SET"
+                " severity = excluded.severity, requirements = excluded.requirements,"
+                " message = excluded.message, remediation = excluded.remediation,"
+                " endpoint_id = coalesce(excluded.endpoint_id, endpoint_id),"
+                " last_seen = excluded.last_seen, last_run_id = excluded.last_run_id, resolved_at = NULL",
+                rows,
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO finding_sightings (run_id, finding_id)"
+                " SELECT ?1, id FROM findings WHERE rule_id = ?2 AND subject_key = ?3 AND detail_key = ?4",
+                keys,
+            )
+            self._apply_waivers(conn, now, finding_keys=[key[1:] for key in keys])
+        return len(rows)
 
     _WAIVER_OF_FINDING = (
         "SELECT w.id FROM waivers w WHERE w.removed_at IS NULL AND w.expires_at > :now"
@@ -626,19 +628,32 @@ class Store:
 
     @classmethod
     def _apply_waivers(
-        cls, conn: sqlite3.Connection, now: str, *, finding_ids: Sequence[int] | None = None
+        cls,
+        conn: sqlite3.Connection,
+        now: str,
+        *,
+        finding_keys: Sequence[tuple[str, str, str]] | None = None,
     ) -> None:
-        """Set findings.waived / waiver_id from the waivers active at ``now`` (all, or the given findings)."""
+        """Set findings.waived / waiver_id from the waivers active at ``now``.
+
+        All findings, or those with the given (rule_id, subject_key, detail_key).
+        """
         update = (
             f"UPDATE findings SET waiver_id = ({cls._WAIVER_OF_FINDING}),"
             f" waived = ({cls._WAIVER_OF_FINDING}) IS NOT NULL"
         )
-        if finding_ids is None:
+        if finding_keys is None:
             conn.execute(update, {"now": now})
             return
         if not conn.execute("SELECT 1 FROM waivers LIMIT 1").fetchone():
             return  # no waiver was ever written: nothing can be waived
-        conn.executemany(update + " WHERE id = :id", [{"now": now, "id": i} for i in finding_ids])
+        conn.executemany(
+            update + " WHERE rule_id = :rule AND subject_key = :subject AND detail_key = :detail",
+            [
+                {"now": now, "rule": rule, "subject": subject, "detail": detail}
+                for rule, subject, detail in finding_keys
+            ],
+        )
 
     # ------------------------------------------------------------------ waivers
 
