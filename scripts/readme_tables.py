@@ -80,7 +80,8 @@ def _option_line(action: argparse.Action) -> str:
         names = ", ".join(f"`{name}`" for name in action.option_strings)
         metavar = ""
         if action.nargs != 0:
-            metavar = f" {action.metavar or action.dest.upper()}"
+            choices = "{" + ",".join(map(str, action.choices)) + "}" if action.choices else ""
+            metavar = f" {action.metavar or choices or action.dest.upper()}"
             names = ", ".join(f"`{name}{metavar}`" for name in action.option_strings)
     else:
         names = f"`{action.metavar or action.dest}`"
@@ -95,14 +96,17 @@ def render_cli() -> str:
 
     lines: list[str] = []
     for words, parser in walk_commands(build_parser()):
-        if not words:
-            continue
         subparsers = [
             action
             for action in parser._actions  # noqa: SLF001
             if isinstance(action, argparse._SubParsersAction)  # noqa: SLF001
         ]
-        lines.append(f"#### `cryptoscope {' '.join(words)}`")
+        title = (
+            f"cryptoscope {' '.join(words)}"
+            if words
+            else "cryptoscope (global options, before the subcommand)"
+        )
+        lines.append(f"#### `{title}`" if words else f"#### {title}")
         lines.append("")
         description = " ".join((parser.description or "").split())
         if description:

@@ -18,7 +18,9 @@ README = ROOT / "README.md"
 
 
 def _tables_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "scripts" / "readme_tables.py")
+    spec = importlib.util.spec_from_file_location(
+        "readme_tables", ROOT / "scripts" / "readme_tables.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("readme_tables", module)
@@ -27,12 +29,14 @@ def _tables_script() -> ModuleType:
 
 
 def _commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
-    return [(words, parser) for words, parser in _tables_script().walk_commands(build_parser()) if words]
+    return [
+        (words, parser) for words, parser in _tables_script().walk_commands(build_parser()) if words
+    ]
 
 
 def _option_strings() -> list[tuple[str, str]]:
     found = []
-    for words, parser in _commands():
+    for words, parser in _tables_script().walk_commands(build_parser()):  # the root's options too
         for action in parser._actions:  # noqa: SLF001
             if isinstance(action, argparse._HelpAction):  # noqa: SLF001
                 continue
@@ -65,7 +69,9 @@ def test_every_option_is_named_in_the_readme(readme: str, command: str, option: 
 
 def test_generated_sections_are_current(readme: str) -> None:
     stale = _tables_script().stale_sections(readme)
-    assert not stale, f"README.md is out of date ({', '.join(stale)}): run python scripts/readme_tables.py"
+    assert not stale, (
+        f"README.md is out of date ({', '.join(stale)}): run python scripts/readme_tables.py"
+    )
 
 
 def test_the_rules_table_lists_every_rule_with_its_requirement(readme: str) -> None:
@@ -73,7 +79,9 @@ def test_the_rules_table_lists_every_rule_with_its_requirement(readme: str) -> N
 
     table = _tables_script().current(readme, "rules-table")
     for rule in RULES.values():
-        row = next((line for line in table.splitlines() if line.startswith(f"| `{rule.id}` |")), None)
+        row = next(
+            (line for line in table.splitlines() if line.startswith(f"| `{rule.id}` |")), None
+        )
         assert row is not None, f"rule {rule.id} missing from the README's PCI DSS table"
         for requirement in rule.requirements:
             assert requirement in row
@@ -81,7 +89,9 @@ def test_the_rules_table_lists_every_rule_with_its_requirement(readme: str) -> N
 
 def test_local_links_and_pictures_exist(readme: str) -> None:
     targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
-    local = [target for target in targets if "://" not in target and not target.startswith("mailto:")]
+    local = [
+        target for target in targets if "://" not in target and not target.startswith("mailto:")
+    ]
     assert local, "the README links no local file (docs, the TUI picture)"
     missing = [target for target in local if not (ROOT / target).exists()]
     assert not missing, f"README.md links files that do not exist: {missing}"
