@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Tree
 
 from agent.store import EndpointIdentity, Store
@@ -365,7 +365,12 @@ async def test_command_palette_jumps_to_a_view(cluster_db: Path) -> None:
         await settle(app, pilot)
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"View: runs")
-        await pilot.pause(0.5)
+        commands = app.screen.query_one(CommandList)
+        for _ in range(300):  # the palette searches asynchronously; the machine is shared
+            highlighted = commands.highlighted_option
+            if highlighted is not None and "View: runs" in str(highlighted.prompt):
+                break
+            await pilot.pause(0.1)
         await pilot.press("enter")
         await settle(app, pilot)
         assert isinstance(app.screen, RunsScreen)
@@ -424,7 +429,7 @@ async def test_live_refresh_updates_rows_in_place_and_keeps_the_cursor(cluster_d
             )
             store.record_endpoint_scans(run_id, [(identity, tls_scan("api.payments.svc"))])
             store.finish_run(run_id, status="ok", finished_at=NOW + timedelta(seconds=5))
-        for _ in range(100):
+        for _ in range(300):  # up to 30 s: the machine is shared
             await pilot.pause(0.1)
             if app.generation > generation and cells(screen.table, 5)[3] == "tls":
                 break

@@ -140,7 +140,7 @@ async def test_problem_screen_turns_into_the_overview_when_data_arrives(
         assert isinstance(app.screen, ProblemScreen)
         assert app.screen.problem_title == "No database"
         shutil.copyfile(cluster_db, path)
-        for _ in range(100):
+        for _ in range(300):  # up to 30 s: the machine is shared
             await pilot.pause(0.1)
             if isinstance(app.screen, OverviewScreen):
                 break
@@ -160,7 +160,7 @@ async def test_locked_database_shows_locked_then_recovers(cluster_db: Path) -> N
             assert app.screen.problem_title == "Database locked"
             holder.rollback()
             holder.close()
-            for _ in range(100):
+            for _ in range(300):  # up to 30 s: the machine is shared
                 await pilot.pause(0.1)
                 if isinstance(app.screen, OverviewScreen):
                     break
