@@ -8,6 +8,7 @@ Kubernetes API, the kubelet tree and the loopback Key Vault.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
 from pathlib import Path
@@ -92,7 +93,7 @@ def workload_identity_environment(handles: ClusterHandles, workdir: Path) -> dic
 
 def _counts(db: Path) -> tuple[int, int]:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
             endpoints = conn.execute("SELECT count(*) FROM endpoints").fetchone()[0]
             findings = conn.execute(
                 "SELECT count(*) FROM findings WHERE resolved_at IS NULL"

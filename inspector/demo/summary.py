@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
 from collections import Counter
@@ -57,7 +58,7 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
 def collect(db: Path) -> dict[str, NamespaceSummary]:
     """Per namespace (and per vault): endpoints by transport, open findings by severity and rule."""
     summaries = {ns.name: NamespaceSummary(ns.name, ns.scope) for ns in cluster.NAMESPACES}
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         tables = _tables(conn)
         for namespace, transport, count in conn.execute(
             "SELECT coalesce(namespace, ''), coalesce(transport, '?'), count(*) "

@@ -7,6 +7,7 @@ back from the database the demo wrote with plain SQL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,7 +42,9 @@ class DemoRun:
         return json.loads((self.workdir / "demo.json").read_text())
 
     def query(self, sql: str, *params: object) -> list[tuple]:
-        with sqlite3.connect(f"file:{self.workdir / 'cryptoscope.db'}?mode=ro", uri=True) as conn:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{self.workdir / 'cryptoscope.db'}?mode=ro", uri=True)
+        ) as conn:
             return conn.execute(sql, params).fetchall()
 
 
@@ -359,7 +362,9 @@ def test_keep_running_serves_until_sigterm_and_another_cycle_works(tmp_path: Pat
         )
         assert cycle.returncode == 0, cycle.stdout + cycle.stderr
         assert "DefaultAzureCredential failed" not in cycle.stderr, cycle.stderr[-2000:]
-        with sqlite3.connect(f"file:{tmp_path / 'cryptoscope.db'}?mode=ro", uri=True) as conn:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{tmp_path / 'cryptoscope.db'}?mode=ro", uri=True)
+        ) as conn:
             runs = conn.execute("SELECT status FROM runs ORDER BY id").fetchall()
         assert [status for (status,) in runs] == ["ok", "ok"]
         process.send_signal(signal.SIGTERM)
