@@ -89,7 +89,9 @@ class PodWatcher:
         if self._watch is not None:
             self._watch.stop()
         if self._thread is not None:
-            self._thread.join(timeout=self.timeout + 5)
+            # a watch blocked on its stream cannot be interrupted: never hold a shutdown for it
+            # (the thread is a daemon; it ends with the stream or the process)
+            self._thread.join(timeout=2)
 
     def _run(self) -> None:
         resource_version = ""

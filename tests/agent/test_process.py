@@ -138,3 +138,76 @@ def test_sigterm_mid_cycle_finishes_the_write_and_exits_0(
         assert conn.execute("SELECT message FROM errors").fetchall() == [
             ("stopped: 4 endpoints not probed",)
         ]
+
+
+def test_the_agent_process_serves_health_metrics_and_an_authorised_snapshot(
+    tmp_path: Path, kube_api: KubeAPIServer
+) -> None:
+    import re
+    import ssl
+    import urllib.request
+
+    kube_api.add_token("operator-token", "operator", groups=["auditors"])
+    kube_api.grant("auditors", "get", "snapshots", group="cryptoscope.io", namespace="cryptoscope")
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig")
+    env = clean_env() | {
+        "POD_NAMESPACE": "cryptoscope",
+        "POD_NAME": "cryptoscope-agent-x",
+        "NODE_NAME": "node-a",
+    }
+    process = subprocess.Popen(
+        agent_command(
+            "--kubeconfig",
+            str(kubeconfig),
+            "--db",
+            str(tmp_path / "agent.db"),
+            "--listen",
+            "127.0.0.1:0",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stderr is not None
+        port = None
+        for line in process.stderr:
+            found = re.search(r"HTTPS endpoint on .* \(port (\d+)\)", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port, "the agent never said where it listens"
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # self-signed at start
+
+        def get(path: str, token: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+            request = urllib.request.Request(f"https://127.0.0.1:{port}{path}")
+            if token:
+                request.add_header("Authorization", f"Bearer {token}")
+            try:
+                with urllib.request.urlopen(request, context=context, timeout=30) as response:
+                    return response.status, response.read(), dict(response.headers)
+            except urllib.error.HTTPError as error:
+                return error.code, error.read(), dict(error.headers)
+
+        deadline = time.monotonic() + 90
+        while get("/readyz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert get("/readyz")[0] == 200 and get("/healthz")[0] == 200
+        assert b'cryptoscope_cycles_total{status="ok"} 1.0' in get("/metrics")[1]
+        assert get("/snapshot")[0] == 401
+        status, body, headers = get("/snapshot", "operator-token")
+        assert status == 200 and body.startswith(b"SQLite format 3\x00")
+        assert (
+            headers["X-Cryptoscope-Agent"] == "cryptoscope-agent-x"
+            and headers["X-Cryptoscope-Node"] == "node-a"
+        )
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=25)  # within Kubernetes' default 30 s grace period, even with the watch open
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
