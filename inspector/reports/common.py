@@ -31,16 +31,19 @@ def source_facts(store: Store) -> dict[str, Any]:
     }
 
 
-def where_used_by_certificate(store: Store) -> dict[str, str]:
-    """For every certificate in a current chain: the workloads (or ip:port) presenting it, abridged."""
+def where_used_by_certificate(store: Store) -> dict[str, tuple[int, str]]:
+    """For every certificate in a current chain: how many workloads present it, and which (abridged).
+
+    A workload is ``namespace/name``; endpoints outside Kubernetes count as ``ip:port``.
+    """
     names: dict[str, list[str]] = {}
     for sha256, name in store.db.execute(
         "SELECT DISTINCT p.certificate_sha256,"
         " coalesce(e.namespace || '/' || e.workload_name, e.ip || ':' || e.port)"
-        " FROM current_chain_positions p JOIN endpoints e ON e.id = p.endpoint_id ORDER BY 1, 2"
+        " FROM endpoints e JOIN chain_positions p ON p.endpoint_scan_id = e.latest_scan_id ORDER BY 1, 2"
     ):
         names.setdefault(sha256, []).append(name)
-    return {sha256: _abridged(found) for sha256, found in names.items()}
+    return {sha256: (len(found), _abridged(found)) for sha256, found in names.items()}
 
 
 def _abridged(names: list[str]) -> str:

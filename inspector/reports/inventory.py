@@ -32,36 +32,48 @@ def _protocols(store: Store) -> Section:
 
 
 def _suites(store: Store) -> tuple[Section, Section]:
-    summary: list[dict[str, Any]] = []
-    for row in store.db.query(
-        "SELECT a.protocol, a.suite, count(*) AS endpoints,"
-        " count(DISTINCT e.namespace || '/' || e.workload_kind || '/' || e.workload_name) AS workloads,"
-        " group_concat(DISTINCT e.purpose) AS purposes,"
-        " i.key_exchange, i.authentication, i.cipher, i.mode, i.forward_secrecy, i.strength"
-        " FROM current_accepted_suites a JOIN endpoints e ON e.id = a.endpoint_id"
-        " LEFT JOIN iana_cipher_suites i ON i.name = a.suite"
-        " GROUP BY a.protocol, a.suite ORDER BY a.protocol, a.suite"
-    ):
-        row["purposes"] = ", ".join(sorted(set((row["purposes"] or "").split(",")) - {""}))
-        row["forward_secrecy"] = (
-            None if row["forward_secrecy"] is None else bool(row["forward_secrecy"])
-        )
-        row["flagged_by"] = ", ".join(suite_rule_ids(row["suite"], row["protocol"]))
-        summary.append(row)
+    """One pass over each endpoint's latest suites, grouped by workload; the summary is summed from it."""
+    iana = {row["name"]: row for row in store.db.query("SELECT * FROM iana_cipher_suites")}
     detail = list(
         store.db.query(
             "SELECT a.protocol, a.suite, e.namespace, e.workload_kind, e.workload_name, e.service,"
             " group_concat(DISTINCT e.port) AS ports, count(*) AS endpoints, e.purpose, e.scope,"
             " min(e.first_seen) AS first_seen, max(e.last_seen) AS last_seen"
-            " FROM current_accepted_suites a JOIN endpoints e ON e.id = a.endpoint_id"
+            " FROM endpoints e JOIN accepted_suites a ON a.endpoint_scan_id = e.latest_scan_id"
             " GROUP BY a.protocol, a.suite, e.namespace, e.workload_kind, e.workload_name"
             " ORDER BY a.protocol, a.suite, e.namespace, e.workload_kind, e.workload_name"
         )
     )
+    summary: dict[tuple[str, str], dict[str, Any]] = {}
+    purposes: dict[tuple[str, str], set[str]] = {}
     for row in detail:
         row["ports"] = ", ".join(
             sorted(set((row["ports"] or "").split(",")), key=lambda p: (len(p), p))
         )
+        key = (row["protocol"], row["suite"])
+        if key not in summary:
+            properties = iana.get(row["suite"], {})
+            fs = properties.get("forward_secrecy")
+            summary[key] = {
+                "protocol": row["protocol"],
+                "suite": row["suite"],
+                "key_exchange": properties.get("key_exchange"),
+                "authentication": properties.get("authentication"),
+                "cipher": properties.get("cipher"),
+                "mode": properties.get("mode"),
+                "forward_secrecy": None if fs is None else bool(fs),
+                "strength": properties.get("strength"),
+                "flagged_by": ", ".join(suite_rule_ids(row["suite"], row["protocol"])),
+                "endpoints": 0,
+                "workloads": 0,
+            }
+            purposes[key] = set()
+        summary[key]["endpoints"] += row["endpoints"]
+        summary[key]["workloads"] += 1 if row["workload_name"] is not None else 0
+        if row["purpose"]:
+            purposes[key].add(row["purpose"])
+    for key, entry in summary.items():
+        entry["purposes"] = ", ".join(sorted(purposes[key]))
     return (
         Section(
             "cipher_suites",
@@ -80,7 +92,7 @@ def _suites(store: Store) -> tuple[Section, Section]:
                 "workloads",
                 "purposes",
             ),
-            summary,
+            list(summary.values()),
             "Each accepted suite per protocol version, its IANA properties, the rules that flag it, and its users.",
         ),
         Section(
@@ -127,12 +139,12 @@ def _certificates(store: Store, as_of: datetime) -> Section:
     rows: list[dict[str, Any]] = []
     where_used = where_used_by_certificate(store)
     for row in store.db.query(
-        "SELECT c.*, min(p.position) AS position, count(DISTINCT p.endpoint_id) AS endpoints,"
-        " count(DISTINCT e.namespace || '/' || e.workload_kind || '/' || e.workload_name) AS workload_count"
-        " FROM current_chain_positions p JOIN certificates c ON c.sha256 = p.certificate_sha256"
-        " JOIN endpoints e ON e.id = p.endpoint_id"
+        "SELECT c.*, min(p.position) AS position, count(DISTINCT e.id) AS endpoints"
+        " FROM endpoints e JOIN chain_positions p ON p.endpoint_scan_id = e.latest_scan_id"
+        " JOIN certificates c ON c.sha256 = p.certificate_sha256"
         " GROUP BY c.sha256 ORDER BY c.not_after, c.sha256"
     ):
+        workloads, where = where_used.get(row["sha256"], (0, ""))
         left = parse_utc_text(row["not_after"]) - as_of
         role = (
             "leaf" if row["position"] == 0 else ("root" if row["self_signed"] else "intermediate")
@@ -153,8 +165,8 @@ def _certificates(store: Store, as_of: datetime) -> Section:
                 "days_left": left.days if left.total_seconds() >= 0 else -((-left).days),
                 "sha256": row["sha256"],
                 "endpoints": row["endpoints"],
-                "workloads": row["workload_count"],
-                "where_used": where_used.get(row["sha256"], ""),
+                "workloads": workloads,
+                "where_used": where,
             }
         )
     return Section(
