@@ -257,3 +257,17 @@ def test_peer_bytes_in_prober_messages_are_not_stored(
         kept,
         f'["{kept}"]',
     )
+
+
+def test_prune_of_one_agent_leaves_the_others(store: Store) -> None:
+    for day in range(3):
+        for agent in ("node-a", "node-b"):
+            run_id = store.begin_run(
+                agent_id=agent, mode="daemonset", started_at=T0 + timedelta(days=day)
+            )
+            store.finish_run(run_id)
+    assert store.prune(1, agent_id="node-a") == 2
+    remaining = store.db.execute(
+        "SELECT agent_id, count(*) FROM runs GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert remaining == [("node-a", 1), ("node-b", 3)]
