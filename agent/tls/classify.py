@@ -12,11 +12,12 @@ import contextlib
 import dataclasses
 import re
 
+from agent.tls import ldap
 from agent.tls.client_hello import HelloSpec
 from agent.tls.connection import HelloReply, ReplyKind
 from agent.tls.model import Transport
 from agent.tls.probe import POSTGRES_SSL_REQUEST, Probe
-from agent.tls.starttls import POSTGRES, SMTP
+from agent.tls.starttls import LDAP, POSTGRES, SMTP
 
 #: An SMTP server greets first: "220 host ESMTP ..." (or "220-" for a multi-line greeting).
 SMTP_GREETING = re.compile(rb"^220[ -]")
@@ -26,6 +27,9 @@ HTTP_HEAD = b"HEAD / HTTP/1.0\r\nHost: cryptoscope\r\nUser-Agent: cryptoscope\r\
 #: Discovery hints that mean "try PostgreSQL's SSLRequest first".
 POSTGRES_HINTS = frozenset({"postgres", "postgresql", "pg"})
 POSTGRES_PORTS = frozenset({5432})
+#: Discovery hints and ports that mean "try LDAP's StartTLS extended request first".
+LDAP_HINTS = frozenset({"ldap"})
+LDAP_PORTS = frozenset({389, 3268})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,6 +92,10 @@ async def classify(probe: Probe, first_hello: HelloSpec) -> Classification:
                 if found.transport != Transport.STARTTLS_POSTGRES
                 else await _tls_after_postgres(probe, first_hello)
             )
+    if hint in LDAP_HINTS or probe.target.port in LDAP_PORTS:
+        found = await _ldap(probe, first_hello)
+        if found is not None:
+            return found
     read_timeout = probe.options.read_timeout
     grace = min(0.5, read_timeout / 4)
     tls_task = asyncio.ensure_future(probe.hello(first_hello, read_key_exchange=True))
@@ -127,6 +135,11 @@ async def _not_tls(
         return Classification(Transport.CLOSED, reason=reply.reason)
     if reply.first_bytes and looks_like_tls(reply.first_bytes):
         return _non_tls(reply.first_bytes, reply.reason)  # TLS, but broken: no other probe helps
+    if reply.kind in (ReplyKind.ERROR, ReplyKind.CLOSED) and _ldap_message(reply.first_bytes):
+        # An LDAP server answering the ClientHello with a notice of disconnection
+        found = await _ldap(probe, first_hello, timeout=quick)
+        if found is not None:
+            return found
     if reply.kind == ReplyKind.ERROR and reply.first_bytes:
         if reply.first_bytes.startswith(b"HTTP/") or not _printable(reply.first_bytes):
             return _non_tls(reply.first_bytes, reply.reason)
@@ -148,6 +161,10 @@ async def _not_tls(
                 if found.transport != Transport.STARTTLS_POSTGRES
                 else await _tls_after_postgres(probe, first_hello)
             )
+        # ... and so does an LDAP server (a BER error): ask for StartTLS
+        found = await _ldap(probe, first_hello, timeout=quick)
+        if found is not None:
+            return found
     answer = await head()
     if answer:
         return _non_tls(answer, reply.reason)
@@ -192,3 +209,38 @@ async def _smtp(probe: Probe, first_hello: HelloSpec, banner: bytes) -> Classifi
     probe.starttls = None
     plain = _non_tls(banner, None)
     return dataclasses.replace(plain, reason=f"{plain.reason}; no STARTTLS: {reply.reason}")
+
+
+def _ldap_message(first_bytes: bytes) -> bool:
+    try:
+        ldap.parse_extended_response(first_bytes)
+    except ldap.LDAPError:
+        return False
+    return True
+
+
+async def _ldap(
+    probe: Probe, first_hello: HelloSpec, timeout: float | None = None
+) -> Classification | None:
+    """Send LDAP's StartTLS extended request; on success, TLS follows on the same connection."""
+    status, answer = await probe.raw(
+        ldap.STARTTLS_REQUEST, timeout=timeout or probe.options.read_timeout
+    )
+    if status == "refused":
+        return Classification(Transport.CLOSED, reason="connection refused")
+    try:
+        response = ldap.parse_extended_response(answer)
+    except ldap.LDAPError:
+        return None  # not LDAP
+    if not response.success:
+        return Classification(
+            Transport.PLAINTEXT, reason=f"LDAP without StartTLS: {ldap.describe(answer)}"
+        )
+    probe.starttls = LDAP
+    reply = await probe.hello(first_hello, read_key_exchange=True)
+    if _is_tls_answer(reply):
+        return Classification(Transport.STARTTLS_LDAP, first_reply=reply)
+    probe.starttls = None
+    return Classification(
+        Transport.ERROR, reason=f"LDAP accepted StartTLS but not TLS: {reply.reason}"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from agent.tls import reference
+from agent.tls import dh_groups, reference
 from agent.tls.client_hello import DEFAULT_GROUPS, HelloSpec
 from agent.tls.connection import HelloReply, ReplyKind
 from agent.tls.probe import Probe
@@ -35,6 +35,8 @@ class VersionOutcome:
     #: Groups the server picked in ServerKeyExchange messages (TLS <= 1.2) while enumerating.
     groups_seen: list[int] = dataclasses.field(default_factory=list)
     dh_bits: list[int] = dataclasses.field(default_factory=list)
+    #: Finite-field groups seen in DHE ServerKeyExchange messages (named or custom), first seen first.
+    dh_groups: list[dh_groups.DHGroup] = dataclasses.field(default_factory=list)
     certificates: tuple[bytes, ...] = ()
     certificate_request: bool = False
     #: Chunks that contributed accepted suites (more than one: order needs a merge).
@@ -181,6 +183,10 @@ def _note_flight(outcome: VersionOutcome, reply: HelloReply) -> None:
         outcome.groups_seen.append(params.named_group)
     if params is not None and params.dh_bits:
         outcome.dh_bits.append(params.dh_bits)
+    if params is not None and params.dh_prime:
+        seen = dh_groups.identify(params.dh_prime)
+        if seen not in outcome.dh_groups:
+            outcome.dh_groups.append(seen)
     if reply.certificates and not outcome.certificates:
         outcome.certificates = reply.certificates
     outcome.certificate_request = outcome.certificate_request or reply.certificate_request
@@ -289,8 +295,11 @@ def tls12_candidate_groups() -> list[int]:
 SHARE_PREFERENCE = (29, 23, 4588, 24, 30, 25, 4587, 4589, 256)
 
 
-def _share_for(remaining: Sequence[int]) -> int:
-    return next((g for g in SHARE_PREFERENCE if g in remaining), remaining[0])
+def _shares_for(remaining: Sequence[int]) -> list[int]:
+    """Key shares for every remaining group, the most widely supported first."""
+    return [g for g in SHARE_PREFERENCE if g in remaining] + [
+        g for g in remaining if g not in SHARE_PREFERENCE
+    ]
 
 
 async def enumerate_groups_tls13(
@@ -300,12 +309,16 @@ async def enumerate_groups_tls13(
 
     The suite the server picks in the first answer is appended to `first_pick` (when given), so
     offering the accepted suites reversed doubles as the preference probe.
+
+    A server that refuses an empty key_share (no HelloRetryRequest) is asked again with a key
+    share for every remaining group: it picks one of them (its preference among the groups it
+    supports), which is removed in turn, so the cost stays one connection per group plus one.
     """
     remaining = tls13_candidate_groups()
     found: list[int] = []
     with_share = False
     while remaining:
-        shares = (_share_for(remaining),) if with_share else ()
+        shares = tuple(_shares_for(remaining)) if with_share else ()
         spec = HelloSpec(
             "TLSv1.3",
             tuple(suites),
@@ -336,27 +349,36 @@ async def enumerate_groups_legacy(
     ecdhe_suites: Sequence[int],
     candidates: Sequence[int] | None = None,
     known_first: int | None = None,
+    anchor: int | None = None,
 ) -> tuple[list[int], str | None]:
     """Offer the accepted ECDHE suites with the remaining curves; the ServerKeyExchange names the pick.
 
     `known_first` is the curve the server already picked from all candidates (seen while
-    enumerating suites): it saves the first probe.
+    enumerating suites): it saves the first probe. `anchor` is a curve that must stay in every
+    offer (an ECDSA certificate's curve, RFC 8422 5.1): it goes last, and once the server picks
+    it nothing beyond it can be seen.
     """
     remaining = list(tls12_candidate_groups() if candidates is None else candidates)
     found: list[int] = []
     if known_first is not None and known_first in remaining:
         found.append(known_first)
         remaining.remove(known_first)
+        if known_first == anchor:
+            return found, None
     while remaining:
-        spec = HelloSpec(version, tuple(ecdhe_suites), probe.server_name, groups=tuple(remaining))
+        offer = [g for g in remaining if g != anchor] + ([anchor] if anchor is not None else [])
+        spec = HelloSpec(version, tuple(ecdhe_suites), probe.server_name, groups=tuple(offer))
         reply = await probe.hello(spec, read_key_exchange=True)
         params = reply.key_exchange
         if (
             reply.kind == ReplyKind.SERVER_HELLO
             and params is not None
-            and params.named_group in remaining
+            and params.named_group in offer
         ):
-            found.append(params.named_group)
+            if params.named_group not in found:
+                found.append(params.named_group)
+            if params.named_group == anchor:
+                return found, None  # every later offer would need it too
             remaining.remove(params.named_group)
             continue
         if reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED):
@@ -368,6 +390,62 @@ async def enumerate_groups_legacy(
             )  # picked a curve we did not offer, or no ServerKeyExchange: stop here
         return found, f"{version} groups: {_describe(reply)}"
     return found, None
+
+
+@dataclasses.dataclass
+class DHEGroups:
+    """TLS <= 1.2 finite-field groups: those negotiated by RFC 7919, and the groups seen at all."""
+
+    #: RFC 7919 groups the server selects from the client's supported_groups, server's pick first.
+    negotiated: list[int] = dataclasses.field(default_factory=list)
+    #: Every group seen in a ServerKeyExchange (named or custom), first seen first.
+    seen: list[dh_groups.DHGroup] = dataclasses.field(default_factory=list)
+    #: True: the server negotiates RFC 7919 groups; False: it uses its own parameters whatever
+    #: the client offers; None: not known (no DHE suite, or no answer).
+    negotiation: bool | None = None
+
+
+async def enumerate_groups_dhe(
+    probe: Probe,
+    version: str,
+    dhe_suites: Sequence[int],
+    known_first: dh_groups.DHGroup | None = None,
+) -> DHEGroups:
+    """RFC 7919: offer the accepted DHE suites with the remaining ffdhe groups; the prime names the pick.
+
+    A server that negotiates (RFC 7919 4) picks one of the groups offered or refuses the DHE
+    suites; a server that does not negotiates nothing and sends its own prime again, whatever
+    is offered, which is where the enumeration stops (one probe past the first pick).
+    `known_first` is the group seen while enumerating suites (every ffdhe group was offered).
+    """
+    result = DHEGroups()
+    remaining = list(dh_groups.rfc7919_group_ids())
+    pick = known_first
+    while True:
+        if pick is None:
+            if not remaining:
+                break
+            spec = HelloSpec(version, tuple(dhe_suites), probe.server_name, groups=tuple(remaining))
+            reply = await probe.hello(spec, read_key_exchange=True)
+            params = reply.key_exchange
+            if reply.kind != ReplyKind.SERVER_HELLO or params is None or not params.dh_prime:
+                if result.negotiated and reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED):
+                    result.negotiation = True  # refused once none of its groups was left
+                break
+            pick = dh_groups.identify(params.dh_prime)
+        if pick not in result.seen:
+            result.seen.append(pick)
+        if pick.group_id is None or pick.group_id not in remaining:
+            # A custom prime, or a named group that was not offered: the server's own parameters.
+            result.negotiation = False
+            result.negotiated = []
+            break
+        result.negotiated.append(pick.group_id)
+        remaining.remove(pick.group_id)
+        pick = None
+    if result.negotiated and not remaining:
+        result.negotiation = True
+    return result
 
 
 async def fallback_scsv(

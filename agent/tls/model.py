@@ -137,6 +137,12 @@ class EndpointScan:
     chain: ChainValidation | None = None
     #: Smallest finite-field DHE group size seen (bits), None when no DHE suite was accepted.
     dhe_min_bits: int | None = None
+    #: Finite-field DHE groups seen (TLS <= 1.2): RFC 7919 names ("ffdhe2048") or, for a prime
+    #: that is none of them, "custom-DH-<bits>" (e.g. "custom-DH-1024").
+    dhe_groups: tuple[str, ...] = ()
+    #: True: the server negotiates RFC 7919 groups from the client's supported_groups (TLS 1.2);
+    #: False: it sends its own DH parameters whatever is offered; None: no DHE, or not known.
+    dhe_group_negotiation: bool | None = None
     #: TLS_FALLBACK_SCSV honoured (None: not applicable or not tested).
     fallback_scsv: bool | None = None
     #: Client certificate demanded in the handshake (mTLS).

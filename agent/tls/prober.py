@@ -16,21 +16,23 @@ import time
 from collections.abc import Sequence
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.tls import reference
 from agent.tls.certificates import certificate_info, validate_chain
 from agent.tls.classify import classify
 from agent.tls.enumerate import (
     OLD_VERSIONS,
+    DHEGroups,
     VersionOutcome,
     decide_order,
+    enumerate_groups_dhe,
     enumerate_groups_legacy,
     enumerate_groups_tls13,
     enumerate_old_versions,
     enumerate_version,
     fallback_scsv,
     first_hello,
-    tls12_candidate_groups,
 )
 from agent.tls.handshake import FullHandshake, full_handshake
 from agent.tls.model import (
@@ -55,6 +57,7 @@ class _Progress:
     transport: Transport = Transport.ERROR
     versions: dict[str, VersionOutcome] = dataclasses.field(default_factory=dict)
     groups_by_version: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    dhe: DHEGroups | None = None
     handshake: FullHandshake | None = None
     fallback: bool | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
@@ -118,13 +121,8 @@ async def _scan(probe: Probe, progress: _Progress) -> None:
 
 
 async def _groups(probe: Probe, progress: _Progress) -> None:
-    """TLS 1.3 groups by HelloRetryRequest; TLS <= 1.2 curves by ServerKeyExchange.
-
-    When TLS 1.3 groups are known, the elliptic curves among them are taken as the TLS 1.2
-    curves too (one group configuration serves both in the implementations we know), and
-    the TLS 1.2 enumeration then looks only for curves beyond those.
-    """
-    found13: list[int] = []
+    """TLS 1.3 groups by HelloRetryRequest; TLS <= 1.2 curves by ServerKeyExchange, then the
+    RFC 7919 finite-field groups the same way. Nothing is inferred from one version for another."""
     tls13 = progress.versions.get("TLSv1.3")
     if tls13 is not None and tls13.accepted:
         # Offered reversed, the first group probe is also the TLS 1.3 preference probe.
@@ -142,35 +140,77 @@ async def _groups(probe: Probe, progress: _Progress) -> None:
         for v in reversed(LEGACY_VERSIONS)
         if v in progress.versions and progress.versions[v].accepted
     ]
-    for outcome in legacy:
-        ecdhe = [s for s in outcome.suites if _is_ecdhe(s)]
-        if not ecdhe:
-            continue
-        candidates = tls12_candidate_groups()
-        shared = [g for g in found13 if g in candidates and _group_kind(g) == "ecdhe"]
-        pool = [g for g in candidates if g not in shared]
-        seen_first = outcome.groups_seen[0] if outcome.groups_seen else None
-        found, error = await enumerate_groups_legacy(
-            probe, outcome.version, ecdhe[:32], pool, known_first=None if shared else seen_first
-        )
-        progress.groups_by_version[outcome.version] = shared + found
-        if error:
-            progress.warnings.append(error)
-        break  # the newest legacy version is enumerated; older ones keep what their suites showed
+    if legacy:  # the newest legacy version is enumerated; older ones keep what their suites showed
+        await _legacy_curves(probe, progress, legacy[0])
+        await _legacy_dhe(probe, progress, legacy[0])
     for outcome in legacy:
         if outcome.groups_seen:
             known = progress.groups_by_version.setdefault(outcome.version, [])
             known += [g for g in outcome.groups_seen if g not in known]
 
 
+async def _legacy_curves(probe: Probe, progress: _Progress, outcome: VersionOutcome) -> None:
+    """ECDHE curves of `outcome.version`: ECDHE-only offers, the curve read from ServerKeyExchange.
+
+    Suites authenticated by RSA (or anything but ECDSA) are offered when there are any, so the
+    curve list is free; with ECDSA suites only, the certificate's curve must stay in every
+    offer (RFC 8422 5.1) and goes last.
+    """
+    ecdhe = [s for s in outcome.suites if _is_ecdhe(s)]
+    if not ecdhe:
+        return
+    free = [s for s in ecdhe if _authentication(s) != "ECDSA"]
+    anchor = None if free else _certificate_curve(outcome.certificates)
+    seen_first = outcome.groups_seen[0] if outcome.groups_seen else None
+    if seen_first == anchor:
+        seen_first = None  # seen with the anchor early in the offer: ask again with it last
+    found, error = await enumerate_groups_legacy(
+        probe, outcome.version, (free or ecdhe)[:32], known_first=seen_first, anchor=anchor
+    )
+    progress.groups_by_version[outcome.version] = found
+    if error:
+        progress.warnings.append(error)
+
+
+async def _legacy_dhe(probe: Probe, progress: _Progress, outcome: VersionOutcome) -> None:
+    """RFC 7919 groups of `outcome.version` (only when a finite-field DHE suite was accepted)."""
+    dhe = [s for s in outcome.suites if _is_dhe(s)]
+    if not dhe:
+        return
+    first = outcome.dh_groups[0] if outcome.dh_groups else None
+    progress.dhe = await enumerate_groups_dhe(probe, outcome.version, dhe[:32], first)
+    if progress.dhe.negotiated:
+        known = progress.groups_by_version.setdefault(outcome.version, [])
+        known += [g for g in progress.dhe.negotiated if g not in known]
+
+
+def _authentication(suite_id: int) -> str | None:
+    suite = reference.cipher_suite(suite_id)
+    return suite.authentication if suite else None
+
+
+def _is_dhe(suite_id: int) -> bool:
+    suite = reference.cipher_suite(suite_id)
+    return suite is not None and suite.key_exchange == "DHE" and suite.authentication != "PSK"
+
+
+def _certificate_curve(certificates: Sequence[bytes]) -> int | None:
+    """The named group of the leaf's EC key (the Certificate message read while enumerating)."""
+    if not certificates:
+        return None
+    try:
+        key = x509.load_der_x509_certificate(certificates[0]).public_key()
+    except ValueError:
+        return None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return None
+    item = reference.group(key.curve.name)
+    return item.id if item else None
+
+
 def _is_ecdhe(suite_id: int) -> bool:
     suite = reference.cipher_suite(suite_id)
     return suite is not None and suite.key_exchange == "ECDHE" and suite.authentication != "PSK"
-
-
-def _group_kind(group_id: int) -> str | None:
-    item = reference.group(group_id)
-    return item.kind if item else None
 
 
 async def _chain(probe: Probe, progress: _Progress) -> None:
@@ -256,6 +296,17 @@ def _result(
         warnings.append(f"full handshake: {handshake.error}")
     warnings += [outcome.error for outcome in progress.versions.values() if outcome.error]
     dh_bits = [bits for outcome in progress.versions.values() for bits in outcome.dh_bits]
+    dh_bits += [seen.bits for seen in progress.dhe.seen] if progress.dhe else []
+    dhe_groups: list[str] = []
+    for seen in [g for outcome in progress.versions.values() for g in outcome.dh_groups] + (
+        progress.dhe.seen if progress.dhe else []
+    ):
+        if seen.name not in dhe_groups:
+            dhe_groups.append(seen.name)
+    for group_id in progress.dhe.negotiated if progress.dhe else []:
+        name = reference.group_name(group_id)
+        if name not in dhe_groups:
+            dhe_groups.append(name)
     return EndpointScan(
         host=target.host,
         port=target.port,
@@ -267,6 +318,8 @@ def _result(
         certificates=tuple(certificate_info(cert) for cert in certs),
         chain=chain,
         dhe_min_bits=min(dh_bits) if dh_bits else None,
+        dhe_groups=tuple(dhe_groups),
+        dhe_group_negotiation=progress.dhe.negotiation if progress.dhe else None,
         fallback_scsv=progress.fallback,
         client_cert_required=bool(handshake and handshake.client_cert_required),
         negotiated=negotiated,

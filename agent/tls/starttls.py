@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from agent.tls import ldap
 from agent.tls.model import Transport
 
 #: PostgreSQL SSLRequest: length 8, code 80877103 (0x04D2162F).
@@ -37,6 +38,12 @@ class Step:
     #: The complete answer agrees.
     ok: Callable[[bytes], bool]
     what: str
+    #: Says why a complete answer is not a yes (default: the answer's first characters).
+    explain: Callable[[bytes], str] | None = None
+
+    def refusal(self, name: str, answer: bytes) -> str:
+        detail = self.explain(answer) if self.explain else _preview(answer)
+        return f"{name}: {self.what} refused: {detail}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,7 +67,7 @@ class StartTLS:
                 if len(answer) > MAX_STEP_BYTES:
                     raise StartTLSError(f"{self.name}: answer to {step.what} too long")
             if not step.ok(answer):
-                raise StartTLSError(f"{self.name}: {step.what} refused: {_preview(answer)}")
+                raise StartTLSError(step.refusal(self.name, answer))
 
     def negotiate_blocking(self, sock: socket.socket, deadline: float) -> None:
         """Run the dialog on a blocking socket, within `deadline` (time.monotonic)."""
@@ -79,7 +86,7 @@ class StartTLS:
                 if len(answer) > MAX_STEP_BYTES:
                     raise StartTLSError(f"{self.name}: answer to {step.what} too long")
             if not step.ok(answer):
-                raise StartTLSError(f"{self.name}: {step.what} refused: {_preview(answer)}")
+                raise StartTLSError(step.refusal(self.name, answer))
 
 
 def _preview(data: bytes) -> str:
@@ -116,5 +123,19 @@ SMTP = StartTLS(
             "EHLO (STARTTLS offered)",
         ),
         Step(b"STARTTLS\r\n", _smtp_complete, _smtp_code(b"220"), "STARTTLS"),
+    ),
+)
+
+LDAP = StartTLS(
+    "LDAP",
+    Transport.STARTTLS_LDAP,
+    (
+        Step(
+            ldap.STARTTLS_REQUEST,
+            ldap.is_complete,
+            ldap.starttls_accepted,
+            "StartTLS extended request",
+            ldap.describe,
+        ),
     ),
 )

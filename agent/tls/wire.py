@@ -368,6 +368,8 @@ class KeyExchangeParams:
     named_group: int | None = None
     #: Size of the DH prime p in bits, for DHE.
     dh_bits: int | None = None
+    #: The DH prime p itself (public), for DHE: names the group (see :mod:`agent.tls.dh_groups`).
+    dh_prime: int | None = None
 
 
 def parse_server_key_exchange(body: bytes, key_exchange: str) -> KeyExchangeParams:
@@ -379,8 +381,8 @@ def parse_server_key_exchange(body: bytes, key_exchange: str) -> KeyExchangePara
             raise ParseError(f"ServerKeyExchange: curve type {curve_type} is not named_curve (3)")
         return KeyExchangeParams(named_group=reader.uint(2, "named curve"))
     if key_exchange.startswith("DH"):
-        prime = reader.vector(2, "dh_p", minimum=1).lstrip(b"\x00")
-        return KeyExchangeParams(dh_bits=int.from_bytes(prime, "big").bit_length() if prime else 0)
+        prime = int.from_bytes(reader.vector(2, "dh_p", minimum=1), "big")
+        return KeyExchangeParams(dh_bits=prime.bit_length(), dh_prime=prime or None)
     raise ParseError(f"ServerKeyExchange: key exchange {key_exchange!r} has no parameters to read")
 
 
