@@ -10,6 +10,7 @@ screen on top to re-read its rows in place.
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -50,6 +51,13 @@ from inspector.tui.screens.runs import RunsScreen
 from inspector.tui.screens.secrets import NoSecretsScreen
 from inspector.tui.screens.table import TableScreen
 from inspector.tui.screens.workload import WorkloadScreen
+
+#: Finding subject types the Secrets view can narrow to, and the filter column for their key.
+SECRET_SUBJECT_FILTERS = {
+    "secret_object": "subject",
+    "secret_mount": "mount",
+    "vault_object": "vault_object",
+}
 
 #: Themes that use the terminal's own colours (k9s "transparent" skin, light terminals).
 DEFAULT_THEME = "ansi-dark"
@@ -341,17 +349,35 @@ class CryptoscopeApp(App[int]):
         self.open(EndpointScreen(int(key), (*screen.crumbs, label)))
 
     def _drill_finding(self, screen: TableScreen, key: str, values: dict[str, object]) -> None:
-        finding_id = int(key.split("|", 1)[0])
+        self._open_finding_subject(int(key.split("|", 1)[0]), screen.crumbs)
+
+    @work(thread=True, exclusive=True, group="finding-subject", exit_on_error=False)
+    def _open_finding_subject(self, finding_id: int, crumbs: tuple[str, ...]) -> None:
+        """A finding opens its subject: the endpoint, or the Secrets view narrowed to the object."""
         with self.connect() as conn:
             row = conn.execute(
-                "SELECT endpoint_id FROM findings WHERE id = ?", (finding_id,)
+                "SELECT subject_type, subject_key, endpoint_id FROM findings WHERE id = ?",
+                (finding_id,),
             ).fetchone()
-        if row is None or row[0] is None:
-            self.notify(
-                "This finding's subject is not an endpoint; its facts are in the row.", timeout=3
+        if row is None:
+            self.call_from_thread(
+                self.notify, "This finding is no longer in the database.", timeout=3
             )
             return
-        self.open(EndpointScreen(int(row[0]), (*screen.crumbs, str(values.get("subject", "")))))
+        subject_type, subject_key, endpoint_id = row
+        if endpoint_id is not None:
+            screen = EndpointScreen(int(endpoint_id), (*crumbs, str(subject_key)))
+            self.call_from_thread(self.open, screen)
+            return
+        column = SECRET_SUBJECT_FILTERS.get(str(subject_type))
+        if column is None:
+            self.call_from_thread(
+                self.notify,
+                f"No view for {subject_type} subjects; the row holds the facts.",
+                timeout=3,
+            )
+            return
+        self.call_from_thread(self.jump, "secrets", f"{column}={shlex.quote(str(subject_key))}")
 
     # ------------------------------------------------------------------ app-wide actions
 

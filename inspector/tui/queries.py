@@ -569,6 +569,9 @@ SECRETS = ListQuery(
         Filterable("principal", "s.identity_principal", searchable=False),
         Filterable("spc", "s.secret_provider_class", searchable=False),
         Filterable("node", "s.node", searchable=False),
+        Filterable("subject", "s.subject_key", searchable=False),
+        Filterable("mount", "s.mount_key", searchable=False),
+        Filterable("vault_object", "s.vault_object_key", searchable=False),
     ),
 )
 

@@ -72,3 +72,21 @@ async def test_secrets_view_and_workload_mounts(demo_db: Path) -> None:
         mounted = static_text(workload, "#secrets")
         assert "Mounted secrets (2)" in mounted
         assert "gateway-signing-key" in mounted and "acquirer-api-key" in mounted
+
+
+async def test_secret_findings_open_the_narrowed_secrets_view(demo_db: Path) -> None:
+    app = make_app(demo_db)
+    app._clock = None
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"findings type=secret_object", "enter")
+        await settle(app, pilot)
+        findings = app.screen
+        assert isinstance(findings, TableScreen) and findings.total > 0
+        subject = str(findings.values[findings.keys[0]][4])
+        await pilot.press("enter")
+        await settle(app, pilot)
+        secrets = app.screen
+        assert isinstance(secrets, TableScreen) and secrets.query_spec.name == "secrets"
+        assert secrets.total == 1 and secrets.filt.text.startswith("subject=")
+        assert subject.endswith("/" + str(secrets.values[secrets.keys[0]][3]))
