@@ -195,7 +195,12 @@ def render_endpoint(result: EndpointScan) -> list[str]:
         for version, names in result.groups_by_version.items():
             lines.append(f"    {version:<8} {', '.join(_group_label(name) for name in names)}")
     if result.dhe_min_bits:
-        lines.append(f"  DHE group: {result.dhe_min_bits} bits (smallest seen)")
+        named = f"{', '.join(result.dhe_groups)}; " if result.dhe_groups else ""
+        how = {True: ", negotiated (RFC 7919)", False: ", the server's own", None: ""}
+        lines.append(
+            f"  DHE groups: {named}smallest {result.dhe_min_bits} bits"
+            + how[result.dhe_group_negotiation]
+        )
     if result.negotiated:
         version, cipher, group = result.negotiated
         lines.append(f"  negotiated: {version} {cipher} {group or ''}".rstrip())

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_parameters
 
 from agent.tls.dh_groups import identify, rfc7919_prime
 from agent.tls.model import Target
+from inspector.commands.scan import render_endpoint
 from inspector.lab.tls_catalogue import LabPems
 from inspector.lab.tls_servers import OpenSSLServer, PyOpenSSLServer
 from inspector.lab.tls_truth import openssl_binary
@@ -120,6 +121,8 @@ def test_custom_dh_group_is_named_by_its_size(lab_pki: LabPems, tmp_path: Path, 
     assert result.dhe_groups == (f"custom-DH-{truth_bits}",)
     assert result.dhe_group_negotiation is False
     assert result.groups_by_version["TLSv1.2"] == ("secp256r1",)
+    report = "\n".join(render_endpoint(result))
+    assert f"DHE groups: custom-DH-{truth_bits}; smallest {truth_bits} bits" in report
 
 
 def test_openssl_3_0_groups_ffdhe2048_uses_fixed_parameters(lab_pki: LabPems) -> None:
