@@ -101,6 +101,12 @@ def key_share_bytes(group_id: int) -> bytes:
         23: ec.SECP256R1(),
         24: ec.SECP384R1(),
         25: ec.SECP521R1(),
+        26: ec.BrainpoolP256R1(),
+        27: ec.BrainpoolP384R1(),
+        28: ec.BrainpoolP512R1(),
+        31: ec.BrainpoolP256R1(),  # brainpoolP256r1tls13: the same curve, a TLS 1.3 code point
+        32: ec.BrainpoolP384R1(),
+        33: ec.BrainpoolP512R1(),
     }
     if group_id == 29:
         return x25519.X25519PrivateKey.generate().public_key().public_bytes(*raw)

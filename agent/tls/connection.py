@@ -261,8 +261,10 @@ async def exchange_hello(
         await close_quietly(writer)
 
 
-async def exchange_ssl2_hello(endpoint: Endpoint, hello: bytes) -> HelloReply:
-    """Send an SSLv2 CLIENT-HELLO; a SERVER-HELLO means SSLv2 is spoken."""
+async def exchange_ssl2_hello(
+    endpoint: Endpoint, hello: bytes, *, starttls: StartTLS | None = None
+) -> HelloReply:
+    """Send an SSLv2 CLIENT-HELLO (after the `starttls` dialog, if any); a SERVER-HELLO means SSLv2."""
     try:
         reader, writer = await open_connection(endpoint)
     except (OSError, TimeoutError) as exc:
@@ -270,6 +272,11 @@ async def exchange_ssl2_hello(endpoint: Endpoint, hello: bytes) -> HelloReply:
     buffer = bytearray()
     try:
         async with asyncio.timeout(endpoint.read_timeout):
+            if starttls is not None:
+                try:
+                    await starttls.negotiate(reader, writer)
+                except StartTLSError as exc:
+                    return HelloReply(ReplyKind.ERROR, reason=str(exc))
             writer.write(hello)
             await writer.drain()
             while len(buffer) < MAX_RESPONSE_BYTES:

@@ -291,15 +291,14 @@ def tls12_candidate_groups() -> list[int]:
     ]
 
 
-#: Groups to send a key share for when a server insists on one, most widely supported first.
-SHARE_PREFERENCE = (29, 23, 4588, 24, 30, 25, 4587, 4589, 256)
-
-
-def _shares_for(remaining: Sequence[int]) -> list[int]:
-    """Key shares for every remaining group, the most widely supported first."""
-    return [g for g in SHARE_PREFERENCE if g in remaining] + [
-        g for g in remaining if g not in SHARE_PREFERENCE
-    ]
+#: Key shares sent, tier by tier, to a server that refuses an empty key_share: the widely
+#: deployed groups first (about 2.8 kB of shares), then the rarer TLS 1.3 groups, then FFDHE.
+#: Groups outside the tiers (legacy curves, GOST, drafts) are listed but never shared.
+SHARE_TIERS: tuple[tuple[int, ...], ...] = (
+    (29, 23, 4588, 24, 30, 25, 4587),
+    (4589, 4590, 513, 514, 31, 32, 33, 41),
+    (256, 257, 258, 259, 260),
+)
 
 
 async def enumerate_groups_tls13(
@@ -310,15 +309,23 @@ async def enumerate_groups_tls13(
     The suite the server picks in the first answer is appended to `first_pick` (when given), so
     offering the accepted suites reversed doubles as the preference probe.
 
-    A server that refuses an empty key_share (no HelloRetryRequest) is asked again with a key
-    share for every remaining group: it picks one of them (its preference among the groups it
-    supports), which is removed in turn, so the cost stays one connection per group plus one.
+    A server that refuses an empty key_share (no HelloRetryRequest) is asked again with key
+    shares for one tier of groups (:data:`SHARE_TIERS`): it picks one of them (its preference
+    among those it supports), which is removed in turn; when it refuses a tier, the next tier
+    is tried. The cost is one connection per group plus one per tier.
     """
     remaining = tls13_candidate_groups()
     found: list[int] = []
-    with_share = False
+    tier: int | None = None  # None: empty key_share (the normal case)
     while remaining:
-        shares = tuple(_shares_for(remaining)) if with_share else ()
+        shares: tuple[int, ...] = ()
+        if tier is not None:
+            while tier < len(SHARE_TIERS) and not (
+                shares := tuple(g for g in SHARE_TIERS[tier] if g in remaining)
+            ):
+                tier += 1
+            if not shares:
+                return found, None
         spec = HelloSpec(
             "TLSv1.3",
             tuple(suites),
@@ -334,11 +341,11 @@ async def enumerate_groups_tls13(
             found.append(group)
             remaining.remove(group)
             continue
-        if reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED) and not found and not with_share:
-            with_share = True  # a server that refuses an empty key_share: send one
-            continue
         if reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED):
-            return found, None
+            if tier is None and found:
+                return found, None  # HelloRetryRequests named every group there is
+            tier = 0 if tier is None else tier + 1  # refuses an empty key_share / this tier
+            continue
         return found, f"TLSv1.3 groups: {_describe(reply)}"
     return found, None
 

@@ -55,7 +55,9 @@ class Probe:
     async def ssl2_hello(self) -> HelloReply:
         async with self._limit:
             self.connections += 1
-            return await exchange_ssl2_hello(self.endpoint, ssl2_client_hello())
+            return await exchange_ssl2_hello(
+                self.endpoint, ssl2_client_hello(), starttls=self.starttls
+            )
 
     async def raw(self, data: bytes, *, timeout: float) -> tuple[str, bytes]:
         """Send `data`, read what comes back within `timeout`: ("ok"|"refused"|"timeout"|"error", bytes)."""

@@ -11,11 +11,14 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
+
 from agent.tls.model import Target
 from inspector.lab.tls_catalogue import LabPems
 from inspector.lab.tls_servers import PyOpenSSLServer
 from tests.tls.conftest import scan, started
 
+IANA = {"P-384": "secp384r1", "X25519": "x25519"}
 HANDSHAKE_FAILURE_ALERT = bytes.fromhex("15030300020228")
 
 
@@ -72,12 +75,20 @@ class NoRetryServer(PyOpenSSLServer):
         super().handle(conn)
 
 
-def test_groups_of_a_server_that_refuses_an_empty_key_share(lab_pki: LabPems) -> None:
-    configured = {"secp384r1", "X25519MLKEM768", "x25519", "ffdhe3072"}
+@pytest.mark.parametrize(
+    "groups",
+    (
+        "P-384:X25519MLKEM768:X25519:ffdhe3072",
+        # none of the widely deployed groups: the rarer tiers of key shares are needed
+        "SecP384r1MLKEM1024:brainpoolP256r1tls13:ffdhe4096",
+    ),
+)
+def test_groups_of_a_server_that_refuses_an_empty_key_share(lab_pki: LabPems, groups: str) -> None:
+    configured = {IANA.get(name, name) for name in groups.split(":")}
     server = NoRetryServer(
         lab_pki.ec,
         min_version="TLSv1.3",
-        groups="P-384:X25519MLKEM768:X25519:ffdhe3072",
+        groups=groups,
         server_preference=True,
     )
     with started(server):

@@ -7,6 +7,7 @@ pyOpenSSL TLS server. Like slapd, it closes on anything that is not an LDAP mess
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from agent.tls.model import Target
@@ -18,11 +19,20 @@ from tests.tls.conftest import protocol_problems, scan, started
 STARTTLS_REQUEST = bytes.fromhex("301d02010177188016") + b"1.3.6.1.4.1.1466.20037"
 
 
-def extended_response(result_code: int, message: bytes = b"") -> bytes:
-    """LDAPMessage { messageID 1, extendedResp { resultCode, matchedDN "", diagnosticMessage } }."""
+def extended_response(
+    result_code: int, message: bytes = b"", message_id: int = 1, name: bytes = b""
+) -> bytes:
+    """LDAPMessage { messageID, extendedResp { resultCode, matchedDN "", diagnosticMessage,
+    responseName [10] (when given) } }."""
     op = bytes([0x0A, 1, result_code, 0x04, 0, 0x04, len(message)]) + message
-    body = bytes([0x02, 1, 1, 0x78, len(op)]) + op
+    if name:
+        op += bytes([0x8A, len(name)]) + name
+    body = bytes([0x02, 1, message_id, 0x78, len(op)]) + op
     return bytes([0x30, len(body)]) + body
+
+
+#: RFC 4511 4.4.1: unsolicited notification (messageID 0) that the server closes, protocolError.
+NOTICE_OF_DISCONNECTION = extended_response(2, b"bad request", 0, b"1.3.6.1.4.1.1466.20036")
 
 
 class LdapStartTLSServer(PyOpenSSLServer):
@@ -30,9 +40,14 @@ class LdapStartTLSServer(PyOpenSSLServer):
 
     name = "ldap-starttls"
 
-    def __init__(self, *args: object, result_code: int = 0, **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, result_code: int = 0, notice: bool = False, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.result_code = result_code
+        #: Answer a message that is not LDAP with a notice of disconnection (as Active Directory
+        #: does), instead of just closing (as slapd does).
+        self.notice = notice
         self.requests = 0
 
     def handle(self, conn: socket.socket) -> None:
@@ -41,8 +56,12 @@ class LdapStartTLSServer(PyOpenSSLServer):
         try:
             while len(request) < len(STARTTLS_REQUEST):
                 data = conn.recv(len(STARTTLS_REQUEST) - len(request))
-                if not data or not STARTTLS_REQUEST.startswith(request + data):
-                    return  # not our LDAP request: close, as slapd does on bad BER
+                if not data:
+                    return
+                if not STARTTLS_REQUEST.startswith(request + data):
+                    if self.notice:
+                        self._disconnect(conn)
+                    return  # not our LDAP request: close
                 request += data
             self.requests += 1
             message = b"" if self.result_code == 0 else b"StartTLS not configured"
@@ -52,8 +71,18 @@ class LdapStartTLSServer(PyOpenSSLServer):
         if self.result_code == 0:
             super().handle(conn)
 
+    @staticmethod
+    def _disconnect(conn: socket.socket) -> None:
+        """Send the notice, then read what the client sent before closing (no reset)."""
+        conn.sendall(NOTICE_OF_DISCONNECTION)
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(2)
+        with contextlib.suppress(OSError):
+            while conn.recv(4096):
+                pass
 
-def _server(pems: LabPems, result_code: int = 0) -> LdapStartTLSServer:
+
+def _server(pems: LabPems, result_code: int = 0, notice: bool = False) -> LdapStartTLSServer:
     return LdapStartTLSServer(
         pems.rsa,
         min_version="TLSv1.2",
@@ -62,6 +91,7 @@ def _server(pems: LabPems, result_code: int = 0) -> LdapStartTLSServer:
         groups="X25519:P-256",
         server_preference=True,
         result_code=result_code,
+        notice=notice,
     )
 
 
@@ -102,3 +132,15 @@ def test_ldap_refusing_starttls_is_plaintext_with_the_reason(lab_pki: LabPems) -
     assert str(result.transport) == "plaintext"
     assert not result.protocols
     assert any("unavailable" in warning for warning in result.warnings), result.warnings
+
+
+def test_notice_of_disconnection_leads_straight_to_starttls(lab_pki: LabPems) -> None:
+    closing, noticing = _server(lab_pki), _server(lab_pki, notice=True)
+    with started(closing), started(noticing):
+        results = scan([Target(s.host, s.port) for s in (closing, noticing)])
+    quiet = results[(closing.host, closing.port)].result
+    loud = results[(noticing.host, noticing.port)].result
+    assert str(loud.transport) == str(quiet.transport) == "starttls-ldap"
+    assert loud.protocols == quiet.protocols
+    # no PostgreSQL SSLRequest needed when the server said it speaks LDAP
+    assert loud.connections == quiet.connections - 1
