@@ -15,9 +15,9 @@ from .conftest import identity, tls_scan
 WRITER = Path(__file__).with_name("writer_process.py")
 
 
-def start_writer(db_path: Path, batches: int) -> subprocess.Popen[str]:
+def start_writer(db_path: Path, batches: int, pause: float = 0.0) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(WRITER), str(db_path), str(batches)],
+        [sys.executable, str(WRITER), str(db_path), str(batches), str(pause)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -36,7 +36,7 @@ def test_reader_and_writer_at_once_never_see_locked(db_path: Path) -> None:
         run_id = store.begin_run(agent_id="seed", mode="daemonset")
         store.record_endpoint_scan(run_id, identity(), tls_scan())
         store.finish_run(run_id)
-    writer = start_writer(db_path, batches=40)
+    writer = start_writer(db_path, batches=40, pause=0.02)
     try:
         wait_for_batches(writer, 1)
         seen_counts = set()

@@ -1,14 +1,16 @@
 """A real agent-like writer for the concurrency and crash tests (run as a subprocess).
 
-    python tests/store/writer_process.py DB_PATH BATCHES
+    python tests/store/writer_process.py DB_PATH BATCHES [PAUSE_S]
 
 Records BATCHES batches of 50 endpoints in one run (forever if BATCHES is 0),
-printing "batch N" after each commit, then finishes the run.
+printing "batch N" after each commit and pausing PAUSE_S seconds (default 0)
+like an agent between probes, then finishes the run.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -20,6 +22,7 @@ from tests.store.conftest import T0, identity, tls_scan  # noqa: E402
 
 def main() -> None:
     path, batches = sys.argv[1], int(sys.argv[2])
+    pause = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     store = Store.open(path)
     run_id = store.begin_run(agent_id="writer", node="node-w", mode="daemonset")
     batch = 0
@@ -38,6 +41,7 @@ def main() -> None:
         store.record_findings(run_id, findings)
         batch += 1
         print(f"batch {batch}", flush=True)
+        time.sleep(pause)
     store.finish_run(run_id)
     store.close()
     print("done", flush=True)
