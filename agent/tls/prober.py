@@ -122,7 +122,27 @@ async def _scan(probe: Probe, progress: _Progress) -> None:
 
 async def _groups(probe: Probe, progress: _Progress) -> None:
     """TLS 1.3 groups by HelloRetryRequest; TLS <= 1.2 curves by ServerKeyExchange, then the
-    RFC 7919 finite-field groups the same way. Nothing is inferred from one version for another."""
+    RFC 7919 finite-field groups the same way. Nothing is inferred from one version for another;
+    the three enumerations run side by side (within the per-endpoint connection limit)."""
+    legacy = [
+        progress.versions[v]
+        for v in reversed(LEGACY_VERSIONS)
+        if v in progress.versions and progress.versions[v].accepted
+    ]
+    # The newest legacy version is enumerated; older ones keep what their suites showed.
+    newest = legacy[:1]
+    await asyncio.gather(
+        _tls13_groups(probe, progress),
+        *(_legacy_curves(probe, progress, outcome) for outcome in newest),
+        *(_legacy_dhe(probe, progress, outcome) for outcome in newest),
+    )
+    for outcome in legacy:
+        if outcome.groups_seen:
+            known = progress.groups_by_version.setdefault(outcome.version, [])
+            known += [g for g in outcome.groups_seen if g not in known]
+
+
+async def _tls13_groups(probe: Probe, progress: _Progress) -> None:
     tls13 = progress.versions.get("TLSv1.3")
     if tls13 is not None and tls13.accepted:
         # Offered reversed, the first group probe is also the TLS 1.3 preference probe.
@@ -135,18 +155,6 @@ async def _groups(probe: Probe, progress: _Progress) -> None:
         progress.groups_by_version["TLSv1.3"] = found13
         if error:
             progress.warnings.append(error)
-    legacy = [
-        progress.versions[v]
-        for v in reversed(LEGACY_VERSIONS)
-        if v in progress.versions and progress.versions[v].accepted
-    ]
-    if legacy:  # the newest legacy version is enumerated; older ones keep what their suites showed
-        await _legacy_curves(probe, progress, legacy[0])
-        await _legacy_dhe(probe, progress, legacy[0])
-    for outcome in legacy:
-        if outcome.groups_seen:
-            known = progress.groups_by_version.setdefault(outcome.version, [])
-            known += [g for g in outcome.groups_seen if g not in known]
 
 
 async def _legacy_curves(probe: Probe, progress: _Progress, outcome: VersionOutcome) -> None:
@@ -167,7 +175,9 @@ async def _legacy_curves(probe: Probe, progress: _Progress, outcome: VersionOutc
     found, error = await enumerate_groups_legacy(
         probe, outcome.version, (free or ecdhe)[:32], known_first=seen_first, anchor=anchor
     )
-    progress.groups_by_version[outcome.version] = found
+    # curves first; RFC 7919 groups (enumerated at the same time) may already be there
+    known = progress.groups_by_version.get(outcome.version, [])
+    progress.groups_by_version[outcome.version] = found + [g for g in known if g not in found]
     if error:
         progress.warnings.append(error)
 
