@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent import __version__
-from agent.store import StoreError
 from agent.tls import (
     PROTOCOL_NAMES,
     EndpointScan,
@@ -29,8 +28,8 @@ from agent.tls import (
     to_json,
 )
 from inspector.cli import UsageError
-from inspector.reports.database import add_db_argument, db_path_from
-from inspector.reports.scan_recording import record_scan
+from inspector.reports.database import add_db_argument
+from inspector.reports.scan_recording import record_for_cli
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_CONCURRENCY = 16
@@ -124,11 +123,7 @@ def run(args: argparse.Namespace) -> int:
     results = run_scan(args)
     sys.stdout.write(render_json(results) if args.json else render_text(results))
     if not args.no_db:
-        try:
-            run_id = record_scan(db_path_from(args), results)
-        except (StoreError, OSError) as exc:
-            raise UsageError(f"scan done, but not recorded in {db_path_from(args)}: {exc}") from exc
-        print(f"recorded as run {run_id} in {db_path_from(args)}", file=sys.stderr)
+        record_for_cli(args, results)
     return 0
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import sqlite3
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from agent.rules import DEFAULT_PROFILE, evaluate_endpoint
-from agent.store import EndpointIdentity, Store
+from agent.store import EndpointIdentity, Store, StoreError
 from agent.tls.model import EndpointScan
+from inspector.cli import UsageError
+from inspector.reports.database import db_path_from
 
 #: agent_id of runs recorded by `cryptoscope scan` (agents use their pod or node name).
 CLI_AGENT_ID = "cli"
@@ -39,3 +44,18 @@ def record_scan(
             raise
         store.finish_run(run_id)
         return run_id
+
+
+def record_for_cli(args: argparse.Namespace, results: Sequence[EndpointScan]) -> None:
+    """`cryptoscope scan`'s recording: an explicit ``--db`` must work (else exit 2); the default
+    location only warns when it cannot be written (the scan itself succeeded)."""
+    path = db_path_from(args)
+    try:
+        run_id = record_scan(path, results)
+    except (StoreError, OSError, sqlite3.Error) as exc:
+        message = f"scan done, but not recorded in {path}: {exc}"
+        if getattr(args, "db", None) is not None:
+            raise UsageError(message) from exc
+        print(f"cryptoscope scan: warning: {message} (give --db PATH, or --no-db)", file=sys.stderr)
+        return
+    print(f"recorded as run {run_id} in {path}", file=sys.stderr)

@@ -56,3 +56,20 @@ def test_scan_records_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         == 0
     )
     assert "CN=localhost" in capsys.readouterr().out
+
+
+def test_unwritable_database_explicit_fails_default_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    foreign = tmp_path / "notes.db"
+    foreign.write_text("not a database\n" * 100)
+    with PlainHTTPServer() as http:
+        target = f"127.0.0.1:{http.port}"
+        assert main(["scan", target, "--json", "--db", str(foreign)]) == 2
+        captured = capsys.readouterr()
+        assert json.loads(captured.out)["endpoints"]  # the scan itself was printed
+        assert "not recorded" in captured.err and "not a SQLite database" in captured.err
+        monkeypatch.setenv("CRYPTOSCOPE_DB", str(foreign))  # the default location
+        assert main(["scan", target, "--json"]) == 0
+        assert "warning: scan done, but not recorded" in capsys.readouterr().err
+    assert foreign.read_text() == "not a database\n" * 100
