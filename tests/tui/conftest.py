@@ -42,11 +42,20 @@ def make_app(db: Path, save_dir: Path | None = None, **kwargs: object) -> Crypto
 
 
 async def settle(app: CryptoscopeApp, pilot: object) -> None:
-    """Wait until every worker finished and the screen caught up with their results."""
-    for _ in range(10):
+    """Wait until every worker finished and the screen caught up, twice in a row.
+
+    A worker may start a screen whose own workers start on the next message
+    (on_mount), so one quiet check is not enough.
+    """
+    quiet = 0
+    for _ in range(20):
         await app.workers.wait_for_complete()
         await pilot.pause()  # type: ignore[attr-defined]
-        if not any(worker.is_running for worker in app.workers):
+        if any(not worker.is_finished for worker in app.workers):
+            quiet = 0
+            continue
+        quiet += 1
+        if quiet == 2:
             return
 
 

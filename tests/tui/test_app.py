@@ -450,12 +450,22 @@ async def test_paging_loads_more_rows_from_sql(tmp_path: Path) -> None:
         screen = app.screen
         assert isinstance(screen, TableScreen)
         assert screen.total >= 250 and screen.table.row_count == PAGE_SIZE
-        await pilot.press("G")  # last loaded row -> prefetch the next page
-        await settle(app, pilot)
-        assert screen.table.row_count == 2 * PAGE_SIZE
-        for _ in range(screen.total // PAGE_SIZE):
-            await pilot.press("ctrl+end")
+
+        async def page_after(key: str) -> None:
+            loads = screen.load_count
+            await pilot.press(key)
+            for _ in range(300):  # pages are appended in chunks, one per refresh
+                if screen.load_count > loads:
+                    break
+                await pilot.pause(0.1)
             await settle(app, pilot)
+
+        await page_after("G")  # last loaded row -> prefetch the next page
+        assert screen.table.row_count == 2 * PAGE_SIZE
+        for _ in range(screen.total // PAGE_SIZE + 1):
+            if screen.table.row_count >= screen.total:
+                break
+            await page_after("ctrl+end")
         assert screen.table.row_count == screen.total
         assert len(set(screen.keys)) == screen.total
         assert "showing" in static_text(screen, "#status")

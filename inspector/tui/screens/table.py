@@ -34,6 +34,8 @@ DrillFn = Callable[["TableScreen", str, dict[str, object]], None]
 
 #: Rows from the end of what is loaded at which the next page is fetched.
 PREFETCH_MARGIN = 20
+#: Rows added to the table per event-loop turn when a page is appended (bounds the stall).
+APPEND_CHUNK = 25
 
 
 class TableScreen(CryptoscopeScreen):
@@ -173,13 +175,27 @@ class TableScreen(CryptoscopeScreen):
                         row = 0
                     table.move_cursor(row=row, column=cursor.column, animate=False)
         else:
-            with self.app.batch_update():
-                for key, values in zip(page.keys, page.rows, strict=True):
-                    if key in self.values:
-                        continue
-                    self.values[key] = values
-                    self.keys.append(key)
-                    table.add_row(*self._row_cells(values, now), key=key)
+            fresh = [
+                (k, v) for k, v in zip(page.keys, page.rows, strict=True) if k not in self.values
+            ]
+            self._append_rows(fresh, now)
+            return
+        self._page_applied()
+
+    def _append_rows(self, rows: list[tuple[str, tuple[object, ...]]], now: datetime) -> None:
+        """Add a fetched page in small chunks, letting the loop breathe (and measure) in between."""
+        chunk, rest = rows[:APPEND_CHUNK], rows[APPEND_CHUNK:]
+        with self.app.batch_update():
+            for key, values in chunk:
+                self.values[key] = values
+                self.keys.append(key)
+                self.table.add_row(*self._row_cells(values, now), key=key)
+        if rest:
+            self.call_after_refresh(self._append_rows, rest, now)
+        else:
+            self._page_applied()
+
+    def _page_applied(self) -> None:
         self.loading_more = False
         self.loaded_once = True
         self.load_count += 1
