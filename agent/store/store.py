@@ -227,12 +227,14 @@ class Store:
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA foreign_keys = ON")
         try:
-            MIGRATIONS.apply(self.db)
+            # one writer migrates at a time: a second process creating the same file waits, then
+            # finds the migrations applied (each migration is a savepoint inside this transaction)
+            with self._write():
+                MIGRATIONS.apply(self.db)
+                self.db.execute(f"PRAGMA user_version = {len(MIGRATIONS.applied(self.db))}")
+                reference.load_iana_tables(self.db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot upgrade the schema of {self.path}: {exc}") from exc
-        self.db.execute(f"PRAGMA user_version = {len(MIGRATIONS.applied(self.db))}")
-        with self._write():
-            reference.load_iana_tables(self.db)
 
     def close(self) -> None:
         self.db.conn.close()

@@ -155,3 +155,28 @@ def test_newer_schema_is_refused_unchanged(store: Store, db_path: Path) -> None:
 def test_readonly_store_refuses_writes(store: Store, db_path: Path) -> None:
     with Store.open(db_path, readonly=True) as reader, pytest.raises(StoreError, match="read-only"):
         reader.begin_run(agent_id="a", mode="daemonset")
+
+
+def test_two_processes_creating_the_same_database(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared.db"
+    code = (
+        "import sys; from agent.store import Store; "
+        "s = Store.open(sys.argv[1]); s.close(); print('ok')"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], results
+    with Store.open(path) as store:
+        assert store.schema_version == schema_version()
+        assert len(MIGRATIONS.applied(store.db)) == schema_version()
