@@ -74,6 +74,8 @@ class TableScreen(CryptoscopeScreen):
         self.loaded_once = False
         #: Pages applied so far (tests and the benchmark wait on it).
         self.load_count = 0
+        #: Bumped whenever the table is rebuilt; stale appended chunks check it.
+        self.content_generation = 0
         self.error: str | None = None
 
     # ------------------------------------------------------------------ layout
@@ -162,6 +164,7 @@ class TableScreen(CryptoscopeScreen):
                     self._update_in_place(page, now)
                 else:
                     table.clear()
+                    self.content_generation += 1
                     self.values = {}
                     for key, values in zip(page.keys, page.rows, strict=True):
                         self.values[key] = values
@@ -178,20 +181,29 @@ class TableScreen(CryptoscopeScreen):
             fresh = [
                 (k, v) for k, v in zip(page.keys, page.rows, strict=True) if k not in self.values
             ]
-            self._append_rows(fresh, now)
+            self._append_rows(fresh, now, self.content_generation)
             return
         self._page_applied()
 
-    def _append_rows(self, rows: list[tuple[str, tuple[object, ...]]], now: datetime) -> None:
-        """Add a fetched page in small chunks, letting the loop breathe (and measure) in between."""
+    def _append_rows(
+        self, rows: list[tuple[str, tuple[object, ...]]], now: datetime, generation: int
+    ) -> None:
+        """Add a fetched page in small chunks, letting the loop breathe (and measure) in between.
+
+        A chunk left over from before the table was re-read (filter, sort, refresh) is dropped.
+        """
+        if generation != self.content_generation:
+            return
         chunk, rest = rows[:APPEND_CHUNK], rows[APPEND_CHUNK:]
         with self.app.batch_update():
             for key, values in chunk:
+                if key in self.values:
+                    continue
                 self.values[key] = values
                 self.keys.append(key)
                 self.table.add_row(*self._row_cells(values, now), key=key)
         if rest:
-            self.call_after_refresh(self._append_rows, rest, now)
+            self.call_after_refresh(self._append_rows, rest, now, generation)
         else:
             self._page_applied()
 
