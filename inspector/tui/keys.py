@@ -30,7 +30,7 @@ APP_BINDINGS: list[Binding] = [
         "export_evidence",
         "Evidence",
         id="export-evidence",
-        tooltip="Write a signed-ready evidence snapshot",
+        tooltip="Export an evidence snapshot (database copy + manifest.json)",
     ),
     Binding(
         "ctrl+r",
