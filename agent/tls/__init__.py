@@ -14,7 +14,8 @@ Modules, one job each:
 - ``certificates``: certificate facts, PEM loading, chain order and validation;
 - ``wire`` / ``client_hello``: records, ClientHello building, strict parsers;
 - ``connection`` / ``probe``: one probe per connection, counted and limited;
-- ``starttls``: plaintext dialogs before TLS (PostgreSQL, SMTP);
+- ``starttls``: plaintext dialogs before TLS (PostgreSQL, SMTP, LDAP); ``ldap``: the
+  StartTLS extended operation in BER; ``dh_groups``: RFC 7919 primes, custom DH naming;
 - ``classify``: what a port speaks; ``enumerate``: suites, order, groups;
 - ``handshake``: the one pyOpenSSL handshake; ``prober``: the whole scan.
 """
