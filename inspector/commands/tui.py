@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import timedelta
 from pathlib import Path
 
 from inspector.cli import UsageError
+from inspector.reports.database import default_db_path
 
-#: Same default as the other inspector commands: $CRYPTOSCOPE_DB, else the per-user data file.
-DEFAULT_DB = "~/.local/share/cryptoscope/cryptoscope.db"
 VIEWS = ("overview", "namespaces", "workloads", "endpoints", "secrets", "findings", "runs")
-
-
-def default_db() -> str:
-    return os.environ.get("CRYPTOSCOPE_DB") or DEFAULT_DB
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="DB",
         help="SQLite database or exported snapshot (default: $CRYPTOSCOPE_DB or "
-        + DEFAULT_DB
-        + ")",
+        "~/.local/share/cryptoscope/cryptoscope.db)",
     )
     parser.add_argument(
         "--view", choices=VIEWS, default="overview", help="view to open first (default: overview)"
@@ -77,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     save_dir = Path(args.save_dir).expanduser()
     if not save_dir.is_dir():
         raise UsageError(f"--save-dir {save_dir} is not a directory")
-    db = Path(args.db or default_db()).expanduser()
+    db = Path(args.db or default_db_path()).expanduser()
     app = CryptoscopeApp(
         db,
         theme=args.theme or DEFAULT_THEME,
