@@ -692,7 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     directory = iana_registry_dir()
     if directory is None:
         print(
-            "IANA registry CSVs not found (shared/data/iana beside the repository, or $CRYPTOSCOPE_IANA_DIR)"
+            "IANA registry CSVs not found (data/iana in the repository, or $CRYPTOSCOPE_IANA_DIR)"
         )
         return 2
     iana = read_iana_cipher_suites(directory / "tls-parameters-4.csv")

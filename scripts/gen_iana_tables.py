@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_IANA_DIR = ROOT.parent / "shared" / "data" / "iana"
+DEFAULT_IANA_DIR = ROOT / "data" / "iana"
 DEFAULT_OUT_DIR = ROOT / "agent" / "tls" / "data"
 OPENSSL_CIPHER_STRING = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
 

@@ -56,7 +56,7 @@ ALL_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
 def iana_registry_dir(start: Path | None = None) -> Path | None:
-    """The folder of the IANA CSVs (``shared/data/iana`` beside the repository), or None.
+    """The folder of the IANA CSVs (the repository's ``data/iana``), or None.
 
     ``CRYPTOSCOPE_IANA_DIR`` overrides the search.
     """
@@ -65,9 +65,9 @@ def iana_registry_dir(start: Path | None = None) -> Path | None:
         return Path(override) if Path(override, "tls-parameters-4.csv").exists() else None
     here = (start or Path(__file__)).resolve()
     for parent in here.parents:
-        candidate = parent / "shared" / "data" / "iana"
-        if (candidate / "tls-parameters-4.csv").exists():
-            return candidate
+        for candidate in (parent / "data" / "iana", parent / "shared" / "data" / "iana"):
+            if (candidate / "tls-parameters-4.csv").exists():
+                return candidate
     return None
 
 

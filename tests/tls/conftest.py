@@ -81,7 +81,7 @@ def iana_suites() -> dict[int, str]:
     directory = iana_registry_dir(Path(__file__))
     if directory is None:
         pytest.fail(
-            "IANA registry CSVs not found (expected shared/data/iana beside the repository)"
+            "IANA registry CSVs not found (expected data/iana in the repository)"
         )
     return read_iana_cipher_suites(directory / "tls-parameters-4.csv")
 
@@ -91,7 +91,7 @@ def iana_groups() -> dict[int, str]:
     directory = iana_registry_dir(Path(__file__))
     if directory is None:
         pytest.fail(
-            "IANA registry CSVs not found (expected shared/data/iana beside the repository)"
+            "IANA registry CSVs not found (expected data/iana in the repository)"
         )
     return read_iana_groups(directory / "tls-parameters-8.csv")
 
