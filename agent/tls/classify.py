@@ -59,8 +59,32 @@ def _printable(data: bytes) -> bool:
     return bool(sample) and text >= 0.9 * len(sample)
 
 
+#: Plaintext protocols recognised by how their first answer begins. The reason names the
+#: protocol, never the bytes: a peer's answer may carry anything, secrets included.
+PLAINTEXT_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"SSH-", "SSH"),
+    (b"220 ", "SMTP or FTP greeting"),
+    (b"220-", "SMTP or FTP greeting"),
+    (b"+OK", "POP3"),
+    (b"* OK", "IMAP"),
+    (b"-ERR", "Redis"),
+    (b"-NOAUTH", "Redis"),
+    (b"RFB ", "VNC"),
+    (b"AMQP", "AMQP"),
+    (b"<?xml", "XML"),
+    (b"{", "JSON"),
+)
+
+
+def _plaintext_kind(first_bytes: bytes) -> str:
+    for prefix, kind in PLAINTEXT_SIGNATURES:
+        if first_bytes.startswith(prefix):
+            return kind
+    return "unrecognised text"
+
+
 def _non_tls(first_bytes: bytes, reason: str | None) -> Classification:
-    """Classify an answer that is not a usable TLS reply."""
+    """Classify an answer that is not a usable TLS reply (described, never quoted)."""
     if looks_like_tls(first_bytes):
         return Classification(
             Transport.ERROR, reason=f"broken TLS answer: {reason or 'unreadable'}"
@@ -68,11 +92,18 @@ def _non_tls(first_bytes: bytes, reason: str | None) -> Classification:
     if first_bytes.startswith(b"HTTP/"):
         return Classification(Transport.PLAINTEXT_HTTP, reason="answered in HTTP")
     if _printable(first_bytes):
-        preview = first_bytes[:24].decode("ascii", "replace").strip()
-        return Classification(Transport.PLAINTEXT, reason=f"not TLS; first bytes {preview!r}")
+        return Classification(
+            Transport.PLAINTEXT,
+            reason=f"not TLS: a plaintext answer ({_plaintext_kind(first_bytes)}, {len(first_bytes)} bytes)",
+        )
     return Classification(
         Transport.ERROR,
-        reason=f"neither TLS nor text: first bytes {first_bytes[:8].hex()} ({reason or 'no reason'})",
+        reason=(
+            f"neither TLS nor text: {len(first_bytes)} bytes starting 0x{first_bytes[0]:02x} "
+            f"({reason or 'no reason'})"
+            if first_bytes
+            else f"neither TLS nor text: no bytes ({reason or 'no reason'})"
+        ),
     )
 
 
