@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import get_current_worker
@@ -121,6 +122,18 @@ class CryptoscopeApp(App[int]):
 
     def now(self) -> datetime:
         return self._clock() if self._clock else datetime.now(UTC)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Plain text by default: messages carry user input, paths, keys and addresses."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

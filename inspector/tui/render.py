@@ -107,7 +107,7 @@ def _suite_style(name: str) -> str:
     return STRENGTH_STYLE.get(strength_of_name(name) or "unknown", ("", ""))[1]
 
 
-def cell(kind: str, value: Any, now: datetime) -> Text | str:
+def cell(kind: str, value: Any, now: datetime) -> Text:
     """Render one table cell."""
     if kind == "expiry":
         return expiry(value, now)
@@ -129,7 +129,7 @@ def cell(kind: str, value: Any, now: datetime) -> Text | str:
         return Text("—" if value is None else f"{value}", justify="right")
     if value is None or value == "":
         return Text("—", style="dim")
-    return str(value)
+    return Text(str(value))  # never a str: DataTable would parse it as markup ("[::1]:443")
 
 
 def plain(value: Any) -> str:

@@ -501,3 +501,52 @@ async def test_refresh_key_top_key_and_theme(cluster_db: Path) -> None:
         await pilot.press("slash", *"quiet", "enter")  # a "q" typed into a prompt does not quit
         await settle(app, pilot)
         assert app.return_code is None and screen.total == 0
+
+
+async def test_brackets_in_data_and_input_are_shown_literally(tmp_path: Path) -> None:
+    """IPv6 subject keys ("[fd00::1]:8443") and typed filters are never read as markup."""
+    from agent.rules.model import Finding, Severity
+    from tests.tui.factory import tls_scan
+
+    db = tmp_path / "ipv6.db"
+    with Store.open(db) as store:
+        run_id = store.begin_run(agent_id="laptop", mode="local", started_at=NOW)
+        identity = EndpointIdentity(ip="fd00::1", port=8443)
+        store.record_endpoint_scans(run_id, [(identity, tls_scan("[bold]odd[/bold]"))])
+        store.record_findings(
+            run_id,
+            [
+                Finding(
+                    "P-X",
+                    Severity.HIGH,
+                    ("4.2.1",),
+                    "endpoint",
+                    identity.subject_key,
+                    "[red]not markup[/red]",
+                )
+            ],
+            seen_at=NOW,
+        )
+        store.finish_run(run_id, finished_at=NOW)
+    app = make_app(db, initial_view="findings")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, TableScreen)
+        assert cells(screen.table, 4) == ["[fd00::1]:8443"]
+        assert cells(screen.table, 5) == ["[red]not markup[/red]"]
+        await pilot.press("right", "right", "right", "right", "c")
+        assert app.clipboard == "[fd00::1]:8443"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        endpoint = app.screen
+        assert isinstance(endpoint, EndpointScreen)
+        assert "[fd00::1]:8443" in static_text(endpoint, "#crumbs")
+        assert "[bold]odd[/bold]" in static_text(endpoint, "#identity")
+        assert "[red]not markup[/red]" in static_text(endpoint, "#findings")
+        await pilot.press("escape", "slash", *"[unclosed", "enter")
+        await settle(app, pilot)
+        assert "filter /[unclosed" in static_text(screen, "#status")
+        await pilot.press("slash", *"bogus:[x]", "enter")
+        await settle(app, pilot)
+        assert "unknown column 'bogus'" in static_text(screen, "#status")

@@ -7,7 +7,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual.binding import BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 if TYPE_CHECKING:
@@ -42,8 +44,21 @@ class CryptoscopeScreen(Screen[None]):
         with self.cs_app.connect() as conn:
             yield conn
 
-    def crumb_text(self) -> str:
-        return " › ".join(self.crumbs)
+    def crumb_text(self) -> Text:
+        """The breadcrumbs as plain text (names and addresses are never read as markup)."""
+        return Text(" › ".join(self.crumbs))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Like Textual's, but plain text by default: messages carry paths, keys and addresses."""
+        self.app.notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def refresh_data(self) -> None:
         """Re-read the database in place (called when a new run landed). Subclasses override."""

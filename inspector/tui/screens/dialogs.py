@@ -59,7 +59,7 @@ class PromptScreen(ModalScreen[str | None]):
         with Vertical():
             yield Input(value=self.initial, placeholder=self.placeholder, id="prompt-input")
             if self.hint:
-                yield Label(self.hint, id="prompt-hint")
+                yield Label(Text(self.hint), id="prompt-hint")
 
     def on_mount(self) -> None:
         prompt = self.query_one(Input)
@@ -95,7 +95,10 @@ class SaveScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(
-                f"Save {self.what}. The extension picks the format: .csv or .json (ctrl+j JSON, ctrl+k CSV)."
+                Text(
+                    f"Save {self.what}. The extension picks the format: .csv or .json "
+                    "(ctrl+j JSON, ctrl+k CSV)."
+                )
             )
             yield Input(value=self.default_path, id="save-path")
 
@@ -170,9 +173,9 @@ class HelpScreen(ModalScreen[None]):
                 builtin.add_row(key, what)
             yield Static(builtin)
             yield Static(Text("\nFilter (/) — pushed into SQL", style="bold"))
-            yield Static(FILTER_HELP)
+            yield Static(Text(FILTER_HELP))
             yield Static(Text("\nJump (:)", style="bold"))
-            yield Static(JUMP_HELP)
+            yield Static(Text(JUMP_HELP))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -198,8 +201,8 @@ class ProblemScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.problem_title, id="problem-title")
-            yield Static(self.message, id="problem-message")
+            yield Label(Text(self.problem_title), id="problem-title")
+            yield Static(Text(self.message), id="problem-message")
             yield Static(
                 Text(
                     "cryptoscope re-checks the file every few seconds; ctrl+r retries now, q quits.",
@@ -210,5 +213,5 @@ class ProblemScreen(Screen[None]):
 
     def update_problem(self, title: str, message: str) -> None:
         self.problem_title, self.message = title, message
-        self.query_one("#problem-title", Label).update(title)
-        self.query_one("#problem-message", Static).update(message)
+        self.query_one("#problem-title", Label).update(Text(title))
+        self.query_one("#problem-message", Static).update(Text(message))

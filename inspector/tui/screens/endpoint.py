@@ -177,7 +177,7 @@ class EndpointScreen(CryptoscopeScreen):
         for error in detail.errors:
             rows.append(("Probe note", Text(error, style="yellow")))
         for label, value in rows:
-            table.add_row(label, value)
+            table.add_row(label, value if isinstance(value, Text) else Text(value))
         return table
 
     def _protocols(self, detail: EndpointDetail) -> Table:
@@ -223,13 +223,13 @@ class EndpointScreen(CryptoscopeScreen):
         for row in detail.suites:
             style = render.STRENGTH_STYLE.get(row.strength, ("", ""))[1]
             table.add_row(
-                row.protocol,
-                str(row.rank),
+                Text(row.protocol),
+                Text(str(row.rank)),
                 Text(row.suite, style=style),
                 render.strength(row.strength),
-                row.key_exchange or "—",
-                row.cipher or "—",
-                row.mac or "—",
+                Text(row.key_exchange or "—"),
+                Text(row.cipher or "—"),
+                Text(row.mac or "—"),
             )
         return table
 
@@ -247,7 +247,9 @@ class EndpointScreen(CryptoscopeScreen):
                 if group.post_quantum
                 else Text("no", style="dim")
             )
-            table.add_row(group.protocol or "any", str(group.rank), group.name, pq)
+            table.add_row(
+                Text(group.protocol or "any"), Text(str(group.rank)), Text(group.name), pq
+            )
         return table
 
     def _chain(self, detail: EndpointDetail) -> None:
@@ -314,7 +316,9 @@ class EndpointScreen(CryptoscopeScreen):
             what = Text.assemble(f.message, "\n", ("→ " + f.remediation, "italic"))
             if f.waiver:
                 what.append(f"\nwaived: {f.waiver}", style="magenta")
-            table.add_row(render.severity(f.severity), f.rule_id, f.requirements, status, what)
+            table.add_row(
+                render.severity(f.severity), Text(f.rule_id), Text(f.requirements), status, what
+            )
         return Group(table)
 
     # ------------------------------------------------------------------ actions

@@ -104,7 +104,7 @@ class OverviewScreen(CryptoscopeScreen):
         cursor = table.cursor_row
         table.clear()
         for key, row in zip(keys, rows, strict=True):
-            table.add_row(*row, key=key)
+            table.add_row(*(Text(c) if isinstance(c, str) else c for c in row), key=key)
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
 

@@ -54,7 +54,7 @@ class RunsScreen(TableScreen):
         super()._update_status()
         if self.marked is not None:
             status = self.query_one("#status", Static)
-            status.update(f"{status.render()} · marked run {self.marked}")
+            status.update(Text(f"{status.content} · marked run {self.marked}"))
 
     def action_diff_runs(self) -> None:
         picked = self.selected()
@@ -145,7 +145,7 @@ class RunDiffScreen(CryptoscopeScreen):
             endpoints.add_column(label)
         for change, subject, what in diff.endpoint_changes:
             word, style = CHANGE_STYLE[change]
-            endpoints.add_row(Text(word, style=style), subject, what)
+            endpoints.add_row(Text(word, style=style), Text(subject), Text(what))
         self.query_one("#diff-endpoints", Static).update(
             endpoints if diff.endpoint_changes else Text("Endpoints: no change.", style="dim")
         )
@@ -159,7 +159,11 @@ class RunDiffScreen(CryptoscopeScreen):
         for change, rule, severity, subject, message in diff.finding_changes:
             word, style = FINDING_CHANGE[change]
             findings.add_row(
-                Text(word, style=style), rule, render.severity(severity), subject, message
+                Text(word, style=style),
+                Text(rule),
+                render.severity(severity),
+                Text(subject),
+                Text(message),
             )
         self.query_one("#diff-findings", Static).update(
             findings if diff.finding_changes else Text("Findings: no change.", style="dim")

@@ -34,8 +34,9 @@ DrillFn = Callable[["TableScreen", str, dict[str, object]], None]
 
 #: Rows from the end of what is loaded at which the next page is fetched.
 PREFETCH_MARGIN = 20
-#: Rows added to the table per event-loop turn when a page is appended (bounds the stall).
-APPEND_CHUNK = 25
+#: Rows added per event-loop turn when a page is appended. Each addition repaints the visible
+#: rows (DataTable invalidates its render cache), so one page at once is cheapest overall.
+APPEND_CHUNK = PAGE_SIZE
 
 
 class TableScreen(CryptoscopeScreen):
@@ -137,7 +138,7 @@ class TableScreen(CryptoscopeScreen):
         self.error = message
         self.loading_more = False
         status = self.query_one("#status", Static)
-        status.update(message)
+        status.update(Text(message))
         status.add_class("error")
 
     def _row_cells(self, values: tuple[object, ...], now: datetime) -> list[Text | str]:
@@ -237,7 +238,7 @@ class TableScreen(CryptoscopeScreen):
             self.query_spec.default_descending if self.descending is None else self.descending
         )
         parts.append(f"sort {sort} {'▼' if descending else '▲'}")
-        self.query_one("#status", Static).update(" · ".join(parts))
+        self.query_one("#status", Static).update(Text(" · ".join(parts)))
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         row = event.coordinate.row

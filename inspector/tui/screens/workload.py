@@ -76,5 +76,5 @@ class WorkloadScreen(TableScreen):
         for header in headers:
             table.add_column(header)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         panel.update(table)
