@@ -80,9 +80,7 @@ def iana_suites() -> dict[int, str]:
     """Suite id → IANA name, read from the registry CSV beside the repository."""
     directory = iana_registry_dir(Path(__file__))
     if directory is None:
-        pytest.fail(
-            "IANA registry CSVs not found (expected data/iana in the repository)"
-        )
+        pytest.fail("IANA registry CSVs not found (expected data/iana in the repository)")
     return read_iana_cipher_suites(directory / "tls-parameters-4.csv")
 
 
@@ -90,9 +88,7 @@ def iana_suites() -> dict[int, str]:
 def iana_groups() -> dict[int, str]:
     directory = iana_registry_dir(Path(__file__))
     if directory is None:
-        pytest.fail(
-            "IANA registry CSVs not found (expected data/iana in the repository)"
-        )
+        pytest.fail("IANA registry CSVs not found (expected data/iana in the repository)")
     return read_iana_groups(directory / "tls-parameters-8.csv")
 
 
