@@ -127,6 +127,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("endpoint_deadline", _positive_float, 60.0, "seconds one endpoint may take"),
     Setting("profile", str, "pci", "rule profile: pci or nist"),
     Setting("retention_runs", _positive_int, 200, "runs kept per agent (the latest is always kept)"),
+    Setting("cert_expiry_warn_days", _positive_int, 28, "days before a certificate's notAfter that rule K6 warns (4.2.1)"),
+    Setting("cert_expiry_critical_days", _positive_int, 14, "days before notAfter that K6 is raised to high; at most the warn days"),
     Setting("ca_file", str, "", "PEM bundle of the cluster's internal CAs, for chain validation"),
     Setting("listen", str, "0.0.0.0:9443", "address of the agent's HTTPS endpoint"),
     Setting("tls_cert_file", str, "", "certificate for the HTTPS endpoint (self-signed when empty)"),
@@ -192,6 +194,11 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> dict
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
             problems.append(f"{source}: {exc}")
+    if not problems and values["cert_expiry_critical_days"] > values["cert_expiry_warn_days"]:
+        problems.append(
+            f"{SETTINGS_BY_NAME['cert_expiry_critical_days'].flag}: {values['cert_expiry_critical_days']}"
+            f" is more than {SETTINGS_BY_NAME['cert_expiry_warn_days'].flag} {values['cert_expiry_warn_days']}"
+        )
     if problems:
         raise SettingsError("invalid settings: " + "; ".join(problems))
     return values

@@ -48,7 +48,7 @@ from agent.discovery import (
     KubeReader,
     plan_targets,
 )
-from agent.rules import evaluate_endpoint
+from agent.rules import RuleSettings, evaluate_endpoint
 from agent.server import AgentMetrics, CycleReport, Health
 from agent.store import EndpointIdentity, Store
 from agent.tls.model import EndpointScan, ScanOptions, Target
@@ -262,7 +262,11 @@ class Agent:
             finding
             for identity, scan in pairs
             for finding in evaluate_endpoint(
-                scan, identity.subject_key, profile=self.settings.profile, now=now
+                scan,
+                identity.subject_key,
+                profile=self.settings.profile,
+                settings=RuleSettings.from_agent_settings(self.settings),
+                now=now,
             )
         ]
         self.store.record_findings(run_id, findings)

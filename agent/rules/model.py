@@ -48,6 +48,28 @@ class RuleSettings:
     expiry_warn_days: int = 28
     expiry_critical_days: int = 14
 
+    def __post_init__(self) -> None:
+        if self.expiry_critical_days < 0 or self.expiry_warn_days < 0:
+            raise ValueError("certificate expiry days must be >= 0")
+        if self.expiry_critical_days > self.expiry_warn_days:
+            raise ValueError(
+                f"critical expiry days ({self.expiry_critical_days}) exceed the warn days"
+                f" ({self.expiry_warn_days})"
+            )
+
+    @classmethod
+    def from_agent_settings(cls, settings: Any) -> RuleSettings:
+        """The rule knobs of the agent's settings (``cert_expiry_warn_days``, ``cert_expiry_critical_days``)."""
+        defaults = cls()
+        return cls(
+            expiry_warn_days=int(
+                getattr(settings, "cert_expiry_warn_days", defaults.expiry_warn_days)
+            ),
+            expiry_critical_days=int(
+                getattr(settings, "cert_expiry_critical_days", defaults.expiry_critical_days)
+            ),
+        )
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Violation:

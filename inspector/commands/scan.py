@@ -29,7 +29,7 @@ from agent.tls import (
 )
 from inspector.cli import UsageError
 from inspector.reports.database import add_db_argument
-from inspector.reports.scan_recording import record_for_cli
+from inspector.reports.scan_recording import record_for_cli, rule_settings_from_args
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_CONCURRENCY = 16
@@ -46,6 +46,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_db_argument(parser)  # records the scan as a run (store and evidence)
     parser.add_argument(
         "--no-db", action="store_true", help="do not record the scan in the database"
+    )
+    parser.add_argument(
+        "--cert-expiry-warn-days",
+        type=int,
+        default=28,
+        metavar="DAYS",
+        help="recorded findings: certificates expiring within DAYS are flagged (rule K6; default: 28)",
+    )
+    parser.add_argument(
+        "--cert-expiry-critical-days",
+        type=int,
+        default=14,
+        metavar="DAYS",
+        help="recorded findings: within DAYS the K6 finding is high (default: 14)",
     )
     parser.set_defaults(func=run)
 
@@ -120,6 +134,8 @@ def run_scan(args: argparse.Namespace) -> list[EndpointScan]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.no_db:
+        rule_settings_from_args(args)  # bad --cert-expiry-* days: exit 2 before scanning
     results = run_scan(args)
     sys.stdout.write(render_json(results) if args.json else render_text(results))
     if not args.no_db:

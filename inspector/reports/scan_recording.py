@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.rules import DEFAULT_PROFILE, evaluate_endpoint
+from agent.rules import DEFAULT_PROFILE, RuleSettings, evaluate_endpoint
 from agent.store import EndpointIdentity, Store, StoreError
 from agent.tls.model import EndpointScan
 from inspector.cli import UsageError
@@ -19,7 +19,11 @@ CLI_AGENT_ID = "cli"
 
 
 def record_scan(
-    db_path: Path, results: Sequence[EndpointScan], *, profile: str = DEFAULT_PROFILE
+    db_path: Path,
+    results: Sequence[EndpointScan],
+    *,
+    profile: str = DEFAULT_PROFILE,
+    settings: RuleSettings | None = None,
 ) -> int:
     """Store ``results`` as one finished run with its findings; return the run id."""
     with Store.open(db_path) as store:
@@ -36,9 +40,10 @@ def record_scan(
                     continue
                 seen.add(identity.subject_key)
                 store.record_endpoint_scan(run_id, identity, result)
-                store.record_findings(
-                    run_id, evaluate_endpoint(result, identity.subject_key, profile=profile)
+                findings = evaluate_endpoint(
+                    result, identity.subject_key, profile=profile, settings=settings
                 )
+                store.record_findings(run_id, findings)
         except BaseException as exc:
             store.finish_run(run_id, status="failed", error=f"recording stopped: {exc}")
             raise
@@ -46,12 +51,21 @@ def record_scan(
         return run_id
 
 
+def rule_settings_from_args(args: argparse.Namespace) -> RuleSettings:
+    """The rule knobs given as ``--cert-expiry-warn-days`` / ``--cert-expiry-critical-days``."""
+    try:
+        return RuleSettings.from_agent_settings(args)
+    except ValueError as exc:
+        raise UsageError(f"--cert-expiry-*-days: {exc}") from exc
+
+
 def record_for_cli(args: argparse.Namespace, results: Sequence[EndpointScan]) -> None:
     """`cryptoscope scan`'s recording: an explicit ``--db`` must work (else exit 2); the default
     location only warns when it cannot be written (the scan itself succeeded)."""
     path = db_path_from(args)
+    settings = rule_settings_from_args(args)
     try:
-        run_id = record_scan(path, results)
+        run_id = record_scan(path, results, settings=settings)
     except (StoreError, OSError, sqlite3.Error) as exc:
         message = f"scan done, but not recorded in {path}: {exc}"
         if getattr(args, "db", None) is not None:

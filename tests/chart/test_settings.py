@@ -49,6 +49,8 @@ NON_DEFAULTS: dict[str, Any] = {
     "endpointDeadline": 30,
     "profile": "nist",
     "retentionRuns": 1000000,
+    "certExpiryWarnDays": 45,
+    "certExpiryCriticalDays": 7,
     "db": "/data/agent.db",
     "listen": "[::]:10443",
     "kubeletPodsDir": "/var/lib/k8s/kubelet/pods",

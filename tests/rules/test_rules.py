@@ -167,7 +167,10 @@ def test_certificate_rules_on_real_certificates() -> None:
     assert "K5" in fired(scan(certificates=expired))
     soon = real_chain(not_after=NOW + timedelta(days=20))
     assert fired(scan(certificates=soon))["K6"][0].severity == Severity.MEDIUM
-    assert fired(scan(certificates=soon), expiry_warn_days=10).get("K6") is None
+    assert (
+        fired(scan(certificates=soon), expiry_warn_days=10, expiry_critical_days=5).get("K6")
+        is None
+    )
     very_soon = real_chain(not_after=NOW + timedelta(days=5))
     assert fired(scan(certificates=very_soon))["K6"][0].severity == Severity.HIGH
     rsa2048 = real_chain(key_kind="rsa", key_bits=2048)
