@@ -38,11 +38,11 @@ class Step:
     #: The complete answer agrees.
     ok: Callable[[bytes], bool]
     what: str
-    #: Says why a complete answer is not a yes (default: the answer's first characters).
+    #: Says why a complete answer is not a yes, never quoting it (default: its size and first byte).
     explain: Callable[[bytes], str] | None = None
 
     def refusal(self, name: str, answer: bytes) -> str:
-        detail = self.explain(answer) if self.explain else _preview(answer)
+        detail = self.explain(answer) if self.explain else _describe(answer)
         return f"{name}: {self.what} refused: {detail}"
 
 
@@ -89,8 +89,22 @@ class StartTLS:
                 raise StartTLSError(step.refusal(self.name, answer))
 
 
-def _preview(data: bytes) -> str:
-    return repr(data[:60].decode("ascii", "replace").strip())
+def _describe(answer: bytes) -> str:
+    """A refusing answer by its size and first byte, never its text: a peer's bytes may carry secrets."""
+    if not answer:
+        return "no bytes"
+    return f"{len(answer)} bytes starting 0x{answer[0]:02x}"
+
+
+def _smtp_explain(answer: bytes) -> str:
+    """An SMTP refusal by its reply code (the text after it is the peer's and is not kept)."""
+    match = _SMTP_LAST_LINE.search(answer)
+    if match is None:
+        return _describe(answer)
+    code = match.group(1).decode("ascii")
+    if code == "250":
+        return f"reply 250 without STARTTLS ({len(answer)} bytes)"
+    return f"reply {code} ({len(answer)} bytes)"
 
 
 def _smtp_complete(answer: bytes) -> bool:
@@ -115,14 +129,15 @@ SMTP = StartTLS(
     "SMTP",
     Transport.STARTTLS_SMTP,
     (
-        Step(None, _smtp_complete, _smtp_code(b"220"), "greeting"),
+        Step(None, _smtp_complete, _smtp_code(b"220"), "greeting", _smtp_explain),
         Step(
             b"EHLO cryptoscope.invalid\r\n",
             _smtp_complete,
             lambda a: _smtp_code(b"250")(a) and b"STARTTLS" in a.upper(),
             "EHLO (STARTTLS offered)",
+            _smtp_explain,
         ),
-        Step(b"STARTTLS\r\n", _smtp_complete, _smtp_code(b"220"), "STARTTLS"),
+        Step(b"STARTTLS\r\n", _smtp_complete, _smtp_code(b"220"), "STARTTLS", _smtp_explain),
     ),
 )
 
