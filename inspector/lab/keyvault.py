@@ -31,8 +31,6 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -530,10 +528,3 @@ def _make_handler(vault: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
             self._serve("POST")
 
     return Handler
-
-
-@contextmanager
-def running_vault(**kwargs: Any) -> Iterator[FakeKeyVault]:
-    vault = FakeKeyVault(**kwargs)
-    with vault:
-        yield vault

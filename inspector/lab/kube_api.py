@@ -431,12 +431,6 @@ class KubeAPIServer:
                 applied.append(self.apply(item))
         return applied
 
-    def load_dir(self, directory: Path, variables: Mapping[str, object] | None = None) -> list[Obj]:
-        applied: list[Obj] = []
-        for path in sorted(directory.glob("*.y*ml")):
-            applied += self.load_yaml(path, variables)
-        return applied
-
     @property
     def resource_version(self) -> int:
         with self._lock:
@@ -502,10 +496,6 @@ class KubeAPIServer:
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
-
-    @property
-    def ca_pem(self) -> bytes | None:
-        return self._tmp_ca
 
     def start(self) -> KubeAPIServer:
         httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
