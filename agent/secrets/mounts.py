@@ -96,6 +96,13 @@ def _inside(path: Path, base: Path) -> bool:
     return True
 
 
+def _unreadable(relative: str, reason: str) -> FileFacts:
+    """An entry whose content was not read (no kind, mode or size known): the reason only."""
+    return FileFacts(
+        path=relative, kind=ContentKind.EMPTY, mode=0, size=0, keyed_hash="", error=reason
+    )
+
+
 def _read_file(path: Path, relative: str, hasher: KeyedHasher) -> FileFacts:
     info = path.stat()
     mode = stat.S_IMODE(info.st_mode)
@@ -122,14 +129,7 @@ def _walk(
     try:
         entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
     except OSError as exc:
-        yield FileFacts(
-            path=prefix or ".",
-            kind=ContentKind.EMPTY,
-            mode=0,
-            size=0,
-            keyed_hash="",
-            error=f"cannot list directory: {exc.strerror}",
-        )
+        yield _unreadable(prefix or ".", f"cannot list directory: {exc.strerror}")
         return
     for entry in entries:
         if entry.name.startswith(".."):
@@ -139,24 +139,10 @@ def _walk(
         try:
             resolved = candidate.resolve(strict=True)
         except (OSError, RuntimeError):
-            yield FileFacts(
-                path=relative,
-                kind=ContentKind.EMPTY,
-                mode=0,
-                size=0,
-                keyed_hash="",
-                error="dangling or looping symlink",
-            )
+            yield _unreadable(relative, "dangling or looping symlink")
             continue
         if not _inside(resolved, base):
-            yield FileFacts(
-                path=relative,
-                kind=ContentKind.EMPTY,
-                mode=0,
-                size=0,
-                keyed_hash="",
-                error="symlink leads outside the mount: not followed",
-            )
+            yield _unreadable(relative, "symlink leads outside the mount: not followed")
             continue
         if resolved.is_dir():
             if depth < MAX_DEPTH:
@@ -167,14 +153,7 @@ def _walk(
         try:
             yield _read_file(resolved, relative, hasher)
         except OSError as exc:
-            yield FileFacts(
-                path=relative,
-                kind=ContentKind.EMPTY,
-                mode=0,
-                size=0,
-                keyed_hash="",
-                error=f"cannot read: {exc.strerror}",
-            )
+            yield _unreadable(relative, f"cannot read: {exc.strerror}")
 
 
 def read_mount(path: Path, hasher: KeyedHasher) -> MountSnapshot:
