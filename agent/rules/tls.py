@@ -12,6 +12,7 @@ from agent.rules.model import Check, Rule, RuleSettings, Severity, Violation
 from agent.rules.registry import register
 from agent.rules.subjects import EndpointSubject
 from agent.rules.suites import WEAK_EC_GROUPS, is_post_quantum_group, suite_has
+from agent.tls.dh_groups import CUSTOM_PREFIX
 from agent.tls.model import Transport
 
 NIST = frozenset({"nist"})
@@ -88,10 +89,36 @@ def _fallback(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Viol
         )
 
 
+def dh_group_bits(name: str) -> int | None:
+    """Size of a finite-field group as the prober names it ("ffdhe3072", "custom-DH-1024")."""
+    for prefix in ("ffdhe", CUSTOM_PREFIX):
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return int(name[len(prefix) :])
+    return None
+
+
 def _weak_dhe(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
-    bits = subject.scan.dhe_min_bits
-    if bits is not None and bits < 2048:
-        yield Violation(f"finite-field DHE group of {bits} bits (< 2048)")
+    scan = subject.scan
+    sized = [(name, dh_group_bits(name)) for name in scan.dhe_groups]
+    weak = [f"{name} ({bits} bits)" for name, bits in sized if bits is not None and bits < 2048]
+    if weak:
+        how = {
+            True: "; negotiated from the client's list",
+            False: "; the server's own parameters",
+            None: "",
+        }[scan.dhe_group_negotiation]
+        yield Violation(
+            f"finite-field DHE group{'s' if len(weak) > 1 else ''} below 2048 bits: "
+            + ", ".join(weak)
+            + how
+        )
+    elif (
+        scan.dhe_min_bits is not None
+        and scan.dhe_min_bits < 2048
+        and not any(bits is not None for _, bits in sized)
+    ):
+        # an older scan (no group names): only the smallest size is known
+        yield Violation(f"finite-field DHE group of {scan.dhe_min_bits} bits (< 2048)")
 
 
 def _weak_ec_group(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:

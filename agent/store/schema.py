@@ -548,3 +548,26 @@ SELECT cv.subject_key, cv.vault_name, cv.object_type, cv.object_name, ver.*
 FROM current_vault_objects cv JOIN vault_object_versions ver ON ver.observation_id = cv.observation_id
 """,
     )
+
+
+@MIGRATIONS()
+def m0004_dhe_groups(db: Database) -> None:
+    """Finite-field DHE groups the prober identified (RFC 7919 names or ``custom-DH-<bits>``).
+
+    ``endpoint_scans.dhe_groups`` is a JSON list; ``dhe_group_negotiation`` is 1 when the
+    server picks an RFC 7919 group from the client's list, 0 when it sends its own
+    parameters, NULL when unknown. ``current_dhe_groups`` has one row per group.
+    """
+    _script(
+        db,
+        """
+ALTER TABLE endpoint_scans ADD COLUMN dhe_groups TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE endpoint_scans ADD COLUMN dhe_group_negotiation INTEGER;
+CREATE VIEW current_dhe_groups AS
+SELECT e.id AS endpoint_id, e.subject_key, s.id AS endpoint_scan_id, g.key + 1 AS position,
+       g.value AS group_name, s.dhe_group_negotiation
+FROM endpoints e
+JOIN endpoint_scans s ON s.id = e.latest_scan_id
+JOIN json_each(s.dhe_groups) g
+""",
+    )

@@ -452,8 +452,9 @@ class Store:
             "INSERT INTO endpoint_scans (run_id, endpoint_id, transport, error, warnings, started_at,"
             " duration_s, connections, negotiated_protocol, negotiated_suite, negotiated_group,"
             " client_cert_required, fallback_scsv, dhe_min_bits, chain_trusted, chain_error,"
-            " hostname_match, chain_ordered, chain_complete, ca_source, leaf_sha256)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " hostname_match, chain_ordered, chain_complete, ca_source, leaf_sha256, dhe_groups,"
+            " dhe_group_negotiation)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 run_id,
                 endpoint_id,
@@ -476,6 +477,8 @@ class Store:
                 _bool_or_none(chain.complete) if chain else None,
                 chain.ca_source if chain else None,
                 scan.certificates[0].sha256 if scan.certificates else None,
+                json.dumps(list(scan.dhe_groups)),
+                _bool_or_none(scan.dhe_group_negotiation),
             ),
         ).fetchone()[0]
         rows.latest.append((scan_id, endpoint_id))

@@ -30,7 +30,7 @@ MODERN = {
 }
 
 
-def real_chain(**leaf_options: object) -> tuple:  # type: ignore[type-arg]
+def real_chain(**leaf_options: object) -> tuple:
     """Certificate facts parsed from certificates the lab PKI really issues."""
     root = pki.make_ca()
     options = {
@@ -46,7 +46,7 @@ def scan(
     versions: dict[str, tuple[str, ...]] | None = None,
     *,
     groups: tuple[str, ...] = ("X25519MLKEM768", "x25519"),
-    certificates: tuple = (),  # type: ignore[type-arg]
+    certificates: tuple = (),
     **fields: object,
 ) -> EndpointScan:
     versions = MODERN if versions is None else versions
@@ -67,8 +67,8 @@ def scan(
     return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
 
 
-def fired(endpoint: EndpointScan, profile: str = "pci", **settings: int) -> dict[str, list]:  # type: ignore[type-arg]
-    result: dict[str, list] = {}  # type: ignore[type-arg]
+def fired(endpoint: EndpointScan, profile: str = "pci", **settings: int) -> dict[str, list]:
+    result: dict[str, list] = {}
     for finding in evaluate_endpoint(
         endpoint,
         "ns/Deployment/app/pod@127.0.0.1:443",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from agent.tls.model import EndpointScan, Transport
 from .conftest import T0, identity, tls_scan
 
 
-def run_with(store: Store, scans: list, *, at=T0, status: str = "ok") -> int:  # type: ignore[type-arg]
+def run_with(store: Store, scans: list, *, at: datetime = T0, status: str = "ok") -> int:
     run_id = store.begin_run(agent_id="agent-a", node="node-a", mode="daemonset", started_at=at)
     for ident, scan in scans:
         store.record_endpoint_scan(run_id, ident, scan)
