@@ -134,6 +134,16 @@ def vault_error(exc: BaseException, vault_base: str = "") -> VaultError:
     )
 
 
+def _lifetime_actions(policy: Any) -> tuple[tuple[str, Any], ...]:
+    """(action name as the service spells it, action) of a key rotation or certificate policy."""
+    return tuple((_text(action.action) or "", action) for action in policy.lifetime_actions or ())
+
+
+def _first_action(actions: tuple[tuple[str, Any], ...], name: str) -> Any | None:
+    """The first lifetime action called `name` (any case), if any."""
+    return next((action for text, action in actions if text.lower() == name), None)
+
+
 def _version_facts(properties: Any, **extra: Any) -> VersionFacts:
     return VersionFacts(
         version=str(properties.version or ""),
@@ -313,23 +323,9 @@ class VaultReader:
                 *versions[1:],
             )
         policy = client.get_key_rotation_policy(base.object_name)
-        actions = tuple(_text(action.action) or "" for action in policy.lifetime_actions or ())
-        rotate = next(
-            (
-                action
-                for action in policy.lifetime_actions or ()
-                if (_text(action.action) or "").lower() == "rotate"
-            ),
-            None,
-        )
-        notify = next(
-            (
-                action
-                for action in policy.lifetime_actions or ()
-                if (_text(action.action) or "").lower() == "notify"
-            ),
-            None,
-        )
+        actions = _lifetime_actions(policy)
+        rotate = _first_action(actions, "rotate")
+        notify = _first_action(actions, "notify")
         rotation = RotationPolicyFacts(
             rotates=rotate is not None,
             time_after_create=(rotate.time_after_create if rotate else None),
@@ -339,7 +335,7 @@ class VaultReader:
                 else (notify.time_before_expiry if notify else None)
             ),
             expires_in=policy.expires_in,
-            actions=actions,
+            actions=tuple(name for name, _ in actions),
         )
         key_type = versions[0].key_type if versions else None
         return dataclasses.replace(
@@ -370,16 +366,13 @@ class VaultReader:
             )
             for item in versions
         )
-        renew = [
-            action
-            for action in policy.lifetime_actions or ()
-            if (_text(action.action) or "").lower() == "autorenew"
-        ]
+        actions = _lifetime_actions(policy)
+        renew = _first_action(actions, "autorenew")
         rotation = RotationPolicyFacts(
-            rotates=bool(renew),
-            lifetime_percentage=renew[0].lifetime_percentage if renew else None,
-            days_before_expiry=renew[0].days_before_expiry if renew else None,
-            actions=tuple(_text(action.action) or "" for action in policy.lifetime_actions or ()),
+            rotates=renew is not None,
+            lifetime_percentage=renew.lifetime_percentage if renew else None,
+            days_before_expiry=renew.days_before_expiry if renew else None,
+            actions=tuple(name for name, _ in actions),
         )
         return dataclasses.replace(
             base,
