@@ -8,7 +8,8 @@ Forum baseline requirements (398-day public certificates).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from agent.rules.model import Rule, RuleSettings, Severity, Violation
@@ -123,6 +124,42 @@ def _long_lived_public(subject: EndpointSubject, settings: RuleSettings) -> Iter
         )
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+#: Fields the 4.2.1.1 inventory needs per certificate: name -> "is it missing?" (position 0 is the leaf).
+_INVENTORY_FIELDS: tuple[tuple[str, Callable[[CertificateInfo, int], bool]], ...] = (
+    ("subject", lambda cert, _: not cert.subject.strip()),
+    ("SANs", lambda cert, position: position == 0 and not (cert.san_dns or cert.san_ip)),
+    ("issuer", lambda cert, _: not cert.issuer.strip()),
+    ("serial", lambda cert, _: not cert.serial.strip()),
+    ("key algorithm", lambda cert, _: not cert.key_type or cert.key_type == "unknown"),
+    ("key size", lambda cert, _: cert.key_bits <= 0),
+    ("signature algorithm", lambda cert, _: not cert.signature_algorithm.strip()),
+    ("notBefore", lambda cert, _: cert.not_before is None),
+    ("notAfter", lambda cert, _: cert.not_after is None),
+    ("SHA-256", lambda cert, _: not _SHA256.fullmatch(cert.sha256 or "")),
+)
+
+
+def inventory_gaps(cert: CertificateInfo, position: int) -> list[str]:
+    """Inventory fields (4.2.1.1) this certificate lacks; SANs are required of the leaf only."""
+    return [name for name, missing in _INVENTORY_FIELDS if missing(cert, position)]
+
+
+def _inventory_incomplete(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    scan = subject.scan
+    where_used = bool(scan.host) and scan.port > 0
+    for position, cert in _chain(subject):
+        gaps = inventory_gaps(cert, position)
+        if not where_used:
+            gaps.append("where used")
+        if gaps:
+            yield Violation(
+                f"{_label(cert, position)}: inventory lacks {', '.join(gaps)}",
+                cert.sha256 or f"position-{position}",
+            )
+
+
 _REPLACE = "Reissue the certificate with an RSA >= 2048 (3072 preferred) or P-256/P-384 key and a SHA-256+ signature."
 
 for rule in (
@@ -197,6 +234,16 @@ for rule in (
         "CA/Browser Forum baseline requirements (SC-081)",
         "Reissue with a shorter lifetime; automate renewal.",
         _long_lived_public,
+    ),
+    Rule(
+        "K10",
+        "Certificate inventory record incomplete",
+        Severity.HIGH,
+        ("4.2.1.1",),
+        "PCI DSS 4.0.1 4.2.1.1 (inventory of trusted keys and certificates)",
+        "Reissue the certificate with a subject and subjectAltName entries for every name it serves;"
+        " a field the prober could not read (key size, signature algorithm) needs a manual inventory entry.",
+        _inventory_incomplete,
     ),
 ):
     register(rule)
