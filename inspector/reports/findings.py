@@ -47,23 +47,8 @@ def _requirement_order(requirement: str) -> tuple[int, ...]:
     return tuple(int(part) if part.isdigit() else 0 for part in requirement.split("."))
 
 
-def build_findings(
-    store: Store,
-    *,
-    as_of: datetime,
-    include_resolved: bool = False,
-    min_severity: str | None = None,
-    rule_ids: tuple[str, ...] = (),
-) -> Report:
-    rows = [
-        row
-        for row in store.db.query(
-            _FINDINGS_SQL, {"as_of": utc_text(as_of), "include_resolved": int(include_resolved)}
-        )
-        if (min_severity is None or SEVERITY_ORDER[row["severity"]] <= SEVERITY_ORDER[min_severity])
-        and (not rule_ids or row["rule_id"] in rule_ids)
-    ]
-    rows.sort(key=_sort_key)
+def _by_requirement(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (requirement, rule): counts by status and the worst severity seen."""
     summary: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         for requirement in row["requirements"].split(", "):
@@ -83,16 +68,16 @@ def build_findings(
             entry[row["status"]] += 1
             if SEVERITY_ORDER[row["severity"]] < SEVERITY_ORDER[entry["severity"]]:
                 entry["severity"] = row["severity"]
-    by_requirement = sorted(
+    return sorted(
         summary.values(),
         key=lambda e: (_requirement_order(e["requirement"]), _rule_order(e["rule_id"])),
     )
-    totals: dict[str, int] = defaultdict(int)
-    for row in rows:
-        totals[row["status"]] += 1
+
+
+def _waivers(store: Store, rows: list[dict[str, Any]], stamp: str) -> list[dict[str, Any]]:
+    """Every waiver with its state at `stamp` and how many of the reported findings it covers."""
     waivers = []
     for waiver in store.db.query("SELECT * FROM waivers ORDER BY id"):
-        stamp = utc_text(as_of)
         if waiver["removed_at"] and waiver["removed_at"] <= stamp:
             state = "removed"
         elif waiver["expires_at"] <= stamp:
@@ -102,9 +87,33 @@ def build_findings(
         waiver["status"] = state
         waiver["findings_covered"] = sum(1 for row in rows if row["waiver_id"] == waiver["id"])
         waivers.append(waiver)
+    return waivers
+
+
+def build_findings(
+    store: Store,
+    *,
+    as_of: datetime,
+    include_resolved: bool = False,
+    min_severity: str | None = None,
+    rule_ids: tuple[str, ...] = (),
+) -> Report:
+    stamp = utc_text(as_of)
+    rows = [
+        row
+        for row in store.db.query(
+            _FINDINGS_SQL, {"as_of": stamp, "include_resolved": int(include_resolved)}
+        )
+        if (min_severity is None or SEVERITY_ORDER[row["severity"]] <= SEVERITY_ORDER[min_severity])
+        and (not rule_ids or row["rule_id"] in rule_ids)
+    ]
+    rows.sort(key=_sort_key)
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows:
+        totals[row["status"]] += 1
     facts = {
         **source_facts(store),
-        "as_of": utc_text(as_of),
+        "as_of": stamp,
         "findings_open": totals["open"],
         "findings_waived": totals["waived"],
     }
@@ -118,7 +127,7 @@ def build_findings(
                 "by_requirement",
                 "Summary by requirement",
                 ("requirement", "rule_id", "title", "severity", "open", "waived", "resolved"),
-                by_requirement,
+                _by_requirement(rows),
                 "A finding that evidences several requirements is counted under each.",
             ),
             Section(
@@ -157,7 +166,7 @@ def build_findings(
                     "source",
                     "findings_covered",
                 ),
-                waivers,
+                _waivers(store, rows, stamp),
                 "Every waiver ever recorded, with its state at the as-of time; removed and expired ones stay as evidence.",
             ),
         ),
