@@ -86,6 +86,23 @@ def _connect_failure(exc: BaseException) -> HelloReply:
     return HelloReply(ReplyKind.ERROR, reason=f"connect failed: {exc.__class__.__name__}: {exc}")
 
 
+async def _send_hello(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    hello: bytes,
+    starttls: StartTLS | None,
+) -> HelloReply | None:
+    """Run the `starttls` dialog (if any), then send `hello`; a refused dialog is the reply."""
+    if starttls is not None:
+        try:
+            await starttls.negotiate(reader, writer)
+        except StartTLSError as exc:
+            return HelloReply(ReplyKind.ERROR, reason=str(exc))
+    writer.write(hello)
+    await writer.drain()
+    return None
+
+
 class _FlightReader:
     """Parses the server's first flight as bytes arrive."""
 
@@ -202,13 +219,9 @@ async def exchange_hello(
     flight = _FlightReader(read_key_exchange)
     try:
         async with asyncio.timeout(endpoint.read_timeout):
-            if starttls is not None:
-                try:
-                    await starttls.negotiate(reader, writer)
-                except StartTLSError as exc:
-                    return HelloReply(ReplyKind.ERROR, reason=str(exc))
-            writer.write(hello)
-            await writer.drain()
+            refused = await _send_hello(reader, writer, hello, starttls)
+            if refused is not None:
+                return refused
             received = 0
             while True:
                 data = await reader.read(2**14)
@@ -272,13 +285,9 @@ async def exchange_ssl2_hello(
     buffer = bytearray()
     try:
         async with asyncio.timeout(endpoint.read_timeout):
-            if starttls is not None:
-                try:
-                    await starttls.negotiate(reader, writer)
-                except StartTLSError as exc:
-                    return HelloReply(ReplyKind.ERROR, reason=str(exc))
-            writer.write(hello)
-            await writer.drain()
+            refused = await _send_hello(reader, writer, hello, starttls)
+            if refused is not None:
+                return refused
             while len(buffer) < MAX_RESPONSE_BYTES:
                 data = await reader.read(2**14)
                 if not data:
