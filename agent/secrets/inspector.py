@@ -326,11 +326,12 @@ class SecretsInspector:
         for volume in volumes:
             found_spc = spcs.get((volume.namespace, volume.spc_name))
             found_status = statuses.get((volume.namespace, volume.pod_name, volume.spc_name))
+            mount_path = self._mount_path(volume, found_status)
             try:
-                snapshot = read_mount(self._mount_path(volume, found_status), self.hasher)
+                snapshot = read_mount(mount_path, self.hasher)
             except Exception as exc:  # noqa: BLE001 - one broken mount never stops the others
                 snapshot = MountSnapshot(
-                    path=str(self._mount_path(volume, found_status)),
+                    path=str(mount_path),
                     exists=False,
                     error=f"cannot read mount: {type(exc).__name__}",
                 )
@@ -550,6 +551,18 @@ class SecretsInspector:
     ) -> list[Finding]:
         settings = self.settings
         findings: list[Finding] = []
+
+        def judge(subject: object, key: str, subject_type: str) -> None:
+            findings.extend(
+                evaluate(
+                    subject,
+                    key,
+                    subject_type=subject_type,
+                    profile=settings.profile,
+                    settings=settings.rule_settings,
+                )
+            )
+
         for mount in mounts:
             synced_keys = tuple(
                 secret
@@ -568,36 +581,18 @@ class SecretsInspector:
                 now=now,
                 synced_private_keys=synced_keys,
             )
-            findings += evaluate(
-                subject,
-                mount.subject_key,
-                subject_type=SECRET_MOUNT,
-                profile=settings.profile,
-                settings=settings.rule_settings,
-            )
+            judge(subject, mount.subject_key, SECRET_MOUNT)
             for item in mount.objects:
                 object_subject = ObjectSubject(
                     item.subject_key, item.spec, item.files, item.vault, item.comparison, now
                 )
-                findings += evaluate(
-                    object_subject,
-                    item.subject_key,
-                    subject_type=SECRET_OBJECT,
-                    profile=settings.profile,
-                    settings=settings.rule_settings,
-                )
+                judge(object_subject, item.subject_key, SECRET_OBJECT)
         for facts in vault_objects:
             key = vault_object_key(facts.vault_name, facts.object_type.value, facts.object_name)
             vault_subject = VaultSubject(
                 key, facts, settings.compare.cryptoperiod_for(facts.object_type), now
             )
-            findings += evaluate(
-                vault_subject,
-                key,
-                subject_type=VAULT_OBJECT,
-                profile=settings.profile,
-                settings=settings.rule_settings,
-            )
+            judge(vault_subject, key, VAULT_OBJECT)
         return findings
 
 
