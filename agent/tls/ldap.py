@@ -160,7 +160,11 @@ def starttls_accepted(answer: bytes) -> bool:
 
 
 def describe(answer: bytes) -> str:
-    """A one-line reason for an LDAP answer that is not a yes."""
+    """A one-line reason for an LDAP answer that is not a yes.
+
+    The result code is named; the diagnostic message is the peer's own text and is never
+    quoted (a peer's words may carry anything, secrets included): only its length is said.
+    """
     try:
         response = parse_extended_response(answer)
     except LDAPError as exc:
@@ -170,5 +174,9 @@ def describe(answer: bytes) -> str:
         if response.response_name == NOTICE_OF_DISCONNECTION_OID
         else "StartTLS"
     )
-    detail = f": {response.diagnostic}" if response.diagnostic else ""
+    detail = (
+        f" (a {len(response.diagnostic)}-character diagnostic message, not quoted)"
+        if response.diagnostic
+        else ""
+    )
     return f"LDAP {what} answered {response.result_name}{detail}"

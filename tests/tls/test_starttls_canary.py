@@ -1,7 +1,8 @@
 """A STARTTLS refusal is described (reply code, size), never quoted: a peer's words may carry secrets.
 
-Real peer on loopback: an SMTP server that greets, then refuses at the EHLO or the
-STARTTLS step with a reply whose text carries a canary. Real prober, real store.
+Real peers on loopback: an SMTP server that greets, then refuses at the EHLO or the
+STARTTLS step with a reply whose text carries a canary; an LDAP server that refuses
+StartTLS with the canary in its diagnosticMessage. Real prober, real store.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from agent.store import EndpointIdentity, Store
+from agent.tls import ldap
 from agent.tls.model import ScanOptions, Target
 from agent.tls.prober import scan_sync
 
@@ -76,23 +78,58 @@ class RefusingSMTPServer:
         self.thread.join(5)
 
 
-@pytest.fixture(params=sorted(DIALOGS))
-def smtp_server(request: pytest.FixtureRequest) -> Iterator[RefusingSMTPServer]:
-    server = RefusingSMTPServer(DIALOGS[request.param])
+def _ber(tag: int, content: bytes) -> bytes:
+    assert len(content) < 0x80
+    return bytes([tag, len(content)]) + content
+
+
+#: ExtendedResponse (messageID 1): resultCode 52 unavailable, the canary as diagnosticMessage.
+LDAP_REFUSAL = _ber(
+    0x30,
+    _ber(0x02, b"\x01")
+    + _ber(
+        0x78,
+        _ber(0x0A, bytes([52])) + _ber(0x04, b"") + _ber(0x04, f"reason {CANARY}".encode()),
+    ),
+)
+
+
+class RefusingLDAPServer(RefusingSMTPServer):
+    """Answers LDAP's StartTLS extended request with a refusal; closes on anything else."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+
+    def dialog(self, conn: socket.socket) -> None:
+        if conn.recv(4096) == ldap.STARTTLS_REQUEST:
+            conn.sendall(LDAP_REFUSAL)
+
+
+@pytest.fixture(params=[*sorted(DIALOGS), "ldap-refused"])
+def refusing_server(request: pytest.FixtureRequest) -> Iterator[RefusingSMTPServer]:
+    server = (
+        RefusingLDAPServer()
+        if request.param == "ldap-refused"
+        else RefusingSMTPServer(DIALOGS[request.param])
+    )
     yield server
     server.close()
 
 
 def test_starttls_refusal_never_quoted_logged_or_stored(
-    smtp_server: RefusingSMTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    refusing_server: RefusingSMTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     [scan] = scan_sync(
-        [Target("127.0.0.1", smtp_server.port)], ScanOptions(connect_timeout=3, read_timeout=3)
+        [Target("127.0.0.1", refusing_server.port)],
+        ScanOptions(connect_timeout=3, read_timeout=3),
     )
     assert scan.transport.value == "plaintext"
     message = " ".join([*scan.warnings, scan.error or ""])
-    assert "no STARTTLS" in message and "reply " in message  # the refusal is described
+    # the refusal is described: the SMTP reply code, or the LDAP result code by name
+    assert ("no STARTTLS" in message and "reply " in message) or (
+        "LDAP without StartTLS" in message and "unavailable" in message
+    )
     db = tmp_path / "starttls-canary.db"
     with Store.open(db) as store:
         run_id = store.begin_run(agent_id="canary", mode="sidecar")
