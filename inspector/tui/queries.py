@@ -176,6 +176,8 @@ class Page:
     rows: tuple[tuple[Any, ...], ...]
     total: int
     offset: int
+    #: False when `total` is only a lower bound (the count was deferred, see ``fetch_page(count=False)``).
+    total_exact: bool = True
 
     def summary(self, shown: int | None = None) -> str:
         count = self.offset + len(self.rows) if shown is None else shown
@@ -235,25 +237,33 @@ def fetch_page(
     offset: int = 0,
     limit: int = PAGE_SIZE,
     total: int | None = None,
+    count: bool = True,
 ) -> Page:
-    """One page of a view; `total` may be passed in to skip the count (loading more rows)."""
+    """One page of a view; `total` may be passed in to skip the count (loading more rows).
+
+    With ``count=False`` a full page does not count the matching rows: ``total`` is then the
+    lower bound ``offset + len(rows)`` and ``total_exact`` False (the caller counts later with
+    :func:`count_rows`, so the rows can be shown first). A short page is always exact.
+    """
     if query.two_phase:
         rows = _fetch_two_phase(conn, query, scope, filt, sort, descending, offset, limit)
     else:
         sql, params = select_sql(query, scope, filt, sort, descending)
         rows = [tuple(r) for r in conn.execute(sql + " LIMIT ? OFFSET ?", [*params, limit, offset])]
+    exact = True
     if total is None:
-        total = (
-            count_rows(conn, query, scope, filt)
-            if (offset or len(rows) >= limit)
-            else offset + len(rows)
-        )
+        if count and (offset or len(rows) >= limit):
+            total = count_rows(conn, query, scope, filt)
+        else:
+            total = offset + len(rows)
+            exact = len(rows) < limit and (bool(rows) or offset == 0)
     return Page(
         columns=query.columns,
         keys=tuple(str(row[0]) for row in rows),
         rows=tuple(tuple(row[1:]) for row in rows),
         total=total,
         offset=offset,
+        total_exact=exact,
     )
 
 

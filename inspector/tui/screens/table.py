@@ -22,15 +22,26 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from inspector.tui import render
+from inspector.tui.datatable import StableDataTable
 from inspector.tui.filtering import NO_FILTER, CompiledFilter, FilterError, compile_filter
 from inspector.tui.keys import TABLE_BINDINGS
-from inspector.tui.queries import PAGE_SIZE, ListQuery, Page, Scope, fetch_page, iter_rows
+from inspector.tui.queries import (
+    PAGE_SIZE,
+    ListQuery,
+    Page,
+    Scope,
+    count_rows,
+    fetch_page,
+    iter_rows,
+)
 from inspector.tui.saving import SaveError, save_rows
 from inspector.tui.screens.base import CryptoscopeScreen
 from inspector.tui.screens.dialogs import FILTER_HELP, PromptScreen, SaveScreen
 
 #: What enter does on a row: given the screen, the row key and the row's values by column key.
 DrillFn = Callable[["TableScreen", str, dict[str, object]], None]
+#: One row's cells as the DataTable shows them (built in the worker thread, not on the event loop).
+Cells = list[Text | str]
 
 #: Rows from the end of what is loaded at which the next page is fetched.
 PREFETCH_MARGIN = 20
@@ -69,6 +80,10 @@ class TableScreen(CryptoscopeScreen):
         self.sort_key: str | None = None
         self.descending: bool | None = None
         self.total = 0
+        #: False while `total` is a lower bound (the rows are shown first, the count follows).
+        self.total_exact = True
+        #: Counts applied so far (the benchmark waits on it).
+        self.count_count = 0
         self.keys: list[str] = []
         self.values: dict[str, tuple[object, ...]] = {}
         self.loading_more = False
@@ -84,7 +99,7 @@ class TableScreen(CryptoscopeScreen):
     def compose(self) -> ComposeResult:
         yield Static(self.crumb_text(), id="crumbs")
         yield Static("loading…", id="status")
-        table: DataTable[object] = DataTable(id="rows", cursor_type="cell", zebra_stripes=True)
+        table = StableDataTable(id="rows", cursor_type="cell", zebra_stripes=True)
         yield table
         yield Footer()
 
@@ -106,6 +121,7 @@ class TableScreen(CryptoscopeScreen):
     def reload(self, *, keep_cursor: bool = False) -> None:
         """Fetch rows 0..max(PAGE_SIZE, loaded) again (filter, sort or data changed)."""
         limit = max(PAGE_SIZE, len(self.keys)) if keep_cursor else PAGE_SIZE
+        self.workers.cancel_group(self, "table-count")
         self._load(offset=0, limit=limit, replace=True, keep_cursor=keep_cursor)
 
     def refresh_data(self) -> None:
@@ -125,14 +141,38 @@ class TableScreen(CryptoscopeScreen):
                     descending=self.descending,
                     offset=offset,
                     limit=limit,
-                    total=None if replace else self.total,
+                    total=None if replace or not self.total_exact else self.total,
+                    count=False,
                 )
+            now = self.now()
+            cells = [self._row_cells(values, now) for values in page.rows]
         except Exception as exc:  # a locked or vanished database must not kill the screen
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._show_error, f"cannot read the database: {exc}")
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._apply_page, page, replace, keep_cursor)
+            self.app.call_from_thread(self._apply_page, page, cells, replace, keep_cursor)
+
+    @work(thread=True, exclusive=True, group="table-count", exit_on_error=False)
+    def _count(self, generation: int) -> None:
+        """Count the matching rows after the first page is on screen (a full scan on big data)."""
+        worker = get_current_worker()
+        try:
+            with self.connection() as conn:
+                total = count_rows(conn, self.query_spec, self.scopes, self.filt)
+        except Exception as exc:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._show_error, f"cannot count the rows: {exc}")
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._apply_total, total, generation)
+
+    def _apply_total(self, total: int, generation: int) -> None:
+        if generation != self.content_generation:
+            return
+        self.total, self.total_exact = total, True
+        self.count_count += 1
+        self._update_status()
 
     def _show_error(self, message: str) -> None:
         self.error = message
@@ -141,18 +181,22 @@ class TableScreen(CryptoscopeScreen):
         status.update(Text(message))
         status.add_class("error")
 
-    def _row_cells(self, values: tuple[object, ...], now: datetime) -> list[Text | str]:
+    def _row_cells(self, values: tuple[object, ...], now: datetime) -> Cells:
         return [
             render.cell(column.kind, value, now)
             for column, value in zip(self.query_spec.columns, values, strict=True)
         ]
 
-    def _apply_page(self, page: Page, replace: bool, keep_cursor: bool) -> None:
+    def _apply_page(self, page: Page, cells: list[Cells], replace: bool, keep_cursor: bool) -> None:
         table = self.table
-        now = self.now()
         self.error = None
         self.query_one("#status", Static).remove_class("error")
-        self.total = page.total
+        if replace or page.total_exact or page.total > self.total:
+            self.total = page.total
+        if replace:
+            self.total_exact = page.total_exact
+        elif page.total_exact:
+            self.total_exact = True
         if replace:
             old_keys = self.keys
             cursor = table.cursor_coordinate
@@ -162,14 +206,14 @@ class TableScreen(CryptoscopeScreen):
             new_keys = list(page.keys)
             with self.app.batch_update():
                 if keep_cursor and new_keys == old_keys:
-                    self._update_in_place(page, now)
+                    self._update_in_place(page, cells)
                 else:
                     table.clear()
                     self.content_generation += 1
                     self.values = {}
-                    for key, values in zip(page.keys, page.rows, strict=True):
+                    for key, values, row_cells in zip(page.keys, page.rows, cells, strict=True):
                         self.values[key] = values
-                        table.add_row(*self._row_cells(values, now), key=key)
+                        table.add_row(*row_cells, key=key)
                     self.keys = new_keys
                     if selected is not None and selected in self.values:
                         row = new_keys.index(selected)
@@ -178,16 +222,20 @@ class TableScreen(CryptoscopeScreen):
                     else:
                         row = 0
                     table.move_cursor(row=row, column=cursor.column, animate=False)
+            if not self.total_exact:
+                self._count(self.content_generation)
         else:
             fresh = [
-                (k, v) for k, v in zip(page.keys, page.rows, strict=True) if k not in self.values
+                (k, v, c)
+                for k, v, c in zip(page.keys, page.rows, cells, strict=True)
+                if k not in self.values
             ]
-            self._append_rows(fresh, now, self.content_generation)
+            self._append_rows(fresh, self.content_generation)
             return
         self._page_applied()
 
     def _append_rows(
-        self, rows: list[tuple[str, tuple[object, ...]]], now: datetime, generation: int
+        self, rows: list[tuple[str, tuple[object, ...], Cells]], generation: int
     ) -> None:
         """Add a fetched page in small chunks, letting the loop breathe (and measure) in between.
 
@@ -197,14 +245,14 @@ class TableScreen(CryptoscopeScreen):
             return
         chunk, rest = rows[:APPEND_CHUNK], rows[APPEND_CHUNK:]
         with self.app.batch_update():
-            for key, values in chunk:
+            for key, values, row_cells in chunk:
                 if key in self.values:
                     continue
                 self.values[key] = values
                 self.keys.append(key)
-                self.table.add_row(*self._row_cells(values, now), key=key)
+                self.table.add_row(*row_cells, key=key)
         if rest:
-            self.call_after_refresh(self._append_rows, rest, now, generation)
+            self.call_after_refresh(self._append_rows, rest, generation)
         else:
             self._page_applied()
 
@@ -214,21 +262,22 @@ class TableScreen(CryptoscopeScreen):
         self.load_count += 1
         self._update_status()
 
-    def _update_in_place(self, page: Page, now: datetime) -> None:
+    def _update_in_place(self, page: Page, cells: list[Cells]) -> None:
         table = self.table
-        for key, values in zip(page.keys, page.rows, strict=True):
+        for key, values, row_cells in zip(page.keys, page.rows, cells, strict=True):
             old = self.values.get(key)
             if old == values:
                 continue
-            for column, old_value, value in zip(
-                self.query_spec.columns, old or (), values, strict=False
+            for column, old_value, value, cell in zip(
+                self.query_spec.columns, old or (), values, row_cells, strict=False
             ):
                 if old_value != value:
-                    table.update_cell(key, column.key, render.cell(column.kind, value, now))
+                    table.update_cell(key, column.key, cell)
             self.values[key] = values
 
     def _update_status(self) -> None:
-        parts = [f"{self.query_spec.title}: showing {len(self.keys):,} of {self.total:,}"]
+        of = f"{self.total:,}" if self.total_exact else f"{self.total:,}+ (counting…)"
+        parts = [f"{self.query_spec.title}: showing {len(self.keys):,} of {of}"]
         if self.filt.active:
             parts.append(
                 f"filter /{self.filt.text}" + (" (inverted)" if self.filt.inverted else "")
@@ -244,7 +293,7 @@ class TableScreen(CryptoscopeScreen):
         row = event.coordinate.row
         if (
             not self.loading_more
-            and len(self.keys) < self.total
+            and (len(self.keys) < self.total or not self.total_exact)
             and row >= len(self.keys) - PREFETCH_MARGIN
         ):
             self.loading_more = True

@@ -1,0 +1,83 @@
+"""A DataTable whose rendered cells survive rows being appended below them.
+
+Textual's ``DataTable`` keys its cell render cache on a counter that every
+``add_row`` and ``update_cell`` bumps, so appending a page of rows below the
+viewport re-renders every visible cell through Rich (about 500 cells on a
+160x50 terminal: the longest event-loop stall of a big view). This subclass
+keeps a second cache keyed on what actually decides a cell's look — the cell
+object itself (by identity), its position, width and styles — so only new or
+changed cells are rendered. Anything that restyles the table (theme, CSS,
+zebra stripes, cursor settings) clears it through ``_clear_caches``.
+
+It overrides private DataTable methods (``_render_cell``, ``_clear_caches``);
+the TUI's snapshot tests pin the output, so a Textual upgrade that changes
+them shows up there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.style import Style
+from textual.widgets import DataTable
+
+#: Cells kept before the cache starts over (a few screens' worth).
+CELL_CACHE_LIMIT = 8192
+
+
+class StableDataTable(DataTable[Any]):
+    """``DataTable`` with a cell render cache that appending rows does not invalidate."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stable_cells: dict[tuple[object, ...], tuple[object, Any]] = {}
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        # __init__ of DataTable may call this before our attribute exists.
+        stable = getattr(self, "_stable_cells", None)
+        if stable is not None:
+            stable.clear()
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> Any:
+        if row_index < 0 or column_index < 0:  # header and label cells: rare, keep Textual's path
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        if row_key is None or column_key is None or row is None or row.height != 1:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        datum = self._data.get(row_key, {}).get(column_key)
+        key = (
+            row_key,
+            column_key,
+            row_index,
+            column_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self.show_cursor,
+            self.cursor_type,
+            self.fixed_rows,
+            self.fixed_columns,
+            self.cell_padding,
+        )
+        hit = self._stable_cells.get(key)
+        if hit is not None and hit[0] is datum:
+            return hit[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        if len(self._stable_cells) >= CELL_CACHE_LIMIT:
+            self._stable_cells.clear()
+        self._stable_cells[key] = (datum, lines)
+        return lines
