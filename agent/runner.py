@@ -207,6 +207,8 @@ class Agent:
             endpoint_deadline=self.settings.endpoint_deadline,
             concurrency=self.settings.concurrency,
             ca_file=self.settings.ca_file or None,
+            check_revocation=self.settings.check_revocation,
+            revocation_timeout=self.settings.revocation_timeout,
         )
 
     # ------------------------------------------------------------------ one cycle
@@ -327,7 +329,7 @@ class Agent:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             try:
                 self.store.record_error(run_id, error, stage="cycle")
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the store failing too: logged, the run is still finished
                 log.exception("could not record the cycle error")
         return self._finish(run_id, status, error, started, tally, covered)
 

@@ -146,7 +146,7 @@ def _private_key_from_pem(block: bytes) -> KeyFacts:
 def _public_key_from_pem(block: bytes) -> KeyFacts:
     try:
         return key_facts(serialization.load_pem_public_key(block))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - unknown algorithm or damaged block: a fact, not a crash
         return KeyFacts("unknown", 0)
 
 
@@ -279,11 +279,11 @@ def _classify_der(
         )
     except (ValueError, TypeError):
         pass
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a key of an unsupported algorithm: opaque, not a crash
         return None
     try:
         return ContentKind.PUBLIC_KEY, (), (), (key_facts(serialization.load_der_public_key(data)),)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - not a DER public key either: the caller records it as opaque
         return None
 
 

@@ -259,7 +259,7 @@ class SecretsInspector:
                     GROUP, VERSION, plural, label_selector=label_selector
                 )
                 items.extend(result.get("items") or [])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - API errors are recorded; mounts are read without SPC context
             errors.append(_api_error(f"kubernetes {plural}", exc))
         return items
 
