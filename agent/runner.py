@@ -260,6 +260,7 @@ class Agent:
             pairs.append((identity, scan))
         self.store.record_endpoint_scans(run_id, pairs)
         now = datetime.now(UTC)
+        rule_settings = RuleSettings.from_agent_settings(self.settings)
         findings = [
             finding
             for identity, scan in pairs
@@ -267,7 +268,7 @@ class Agent:
                 scan,
                 identity.subject_key,
                 profile=self.settings.profile,
-                settings=RuleSettings.from_agent_settings(self.settings),
+                settings=rule_settings,
                 now=now,
             )
         ]

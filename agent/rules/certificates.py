@@ -160,6 +160,24 @@ def _inventory_incomplete(subject: EndpointSubject, settings: RuleSettings) -> I
             )
 
 
+def _revoked(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    check = subject.scan.revocation
+    if check is None or check.status in ("good", "not-published") or not subject.scan.certificates:
+        return
+    leaf = _label(subject.scan.certificates[0], 0)
+    source = f" ({check.method.upper()} {check.url})" if check.method and check.url else ""
+    if check.status == "revoked":
+        when = f" on {check.revoked_at:%Y-%m-%d}" if check.revoked_at else ""
+        why = f", reason {check.reason}" if check.reason else ""
+        yield Violation(f"{leaf}: REVOKED{when}{why}{source}", "revoked")
+    else:
+        yield Violation(
+            f"{leaf}: revocation status UNKNOWN: {check.detail or 'no reason given'}",
+            "unknown",
+            severity=Severity.INFO,
+        )
+
+
 _REPLACE = "Reissue the certificate with an RSA >= 2048 (3072 preferred) or P-256/P-384 key and a SHA-256+ signature."
 
 for rule in (
@@ -216,6 +234,16 @@ for rule in (
         "Operational (warn 28 days, critical 14 days by default)",
         "Renew the certificate (automate rotation, e.g. cert-manager / Key Vault auto-renewal).",
         _expiring,
+    ),
+    Rule(
+        "K7",
+        "Certificate revoked (OCSP / CRL)",
+        Severity.CRITICAL,
+        ("4.2.1",),
+        "PCI DSS 4.0.1 4.2.1 (certificates are not expired or revoked); RFC 6960, RFC 5280",
+        "Replace the revoked certificate now and find out why it was revoked. When the status is"
+        " UNKNOWN, let the agent reach the certificate's OCSP responder / CRL distribution point.",
+        _revoked,
     ),
     Rule(
         "K8",

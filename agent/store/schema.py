@@ -571,3 +571,30 @@ JOIN endpoint_scans s ON s.id = e.latest_scan_id
 JOIN json_each(s.dhe_groups) g
 """,
     )
+
+
+@MIGRATIONS()
+def m0005_revocation(db: Database) -> None:
+    """The leaf's revocation status per scan (OCSP / CRL, 4.2.1): good, revoked, unknown (with
+    the reason) or not-published; NULL when the scan did not check. ``current_revocation``
+    gives each endpoint's latest answer with the leaf it is about."""
+    _script(
+        db,
+        """
+ALTER TABLE endpoint_scans ADD COLUMN revocation_status TEXT;
+ALTER TABLE endpoint_scans ADD COLUMN revocation_method TEXT;
+ALTER TABLE endpoint_scans ADD COLUMN revocation_url TEXT;
+ALTER TABLE endpoint_scans ADD COLUMN revocation_detail TEXT;
+ALTER TABLE endpoint_scans ADD COLUMN revoked_at TEXT;
+ALTER TABLE endpoint_scans ADD COLUMN revocation_reason TEXT;
+ALTER TABLE endpoint_scans ADD COLUMN revocation_checked_at TEXT;
+CREATE INDEX idx_endpoint_scans_revocation ON endpoint_scans (revocation_status);
+CREATE VIEW current_revocation AS
+SELECT e.id AS endpoint_id, e.subject_key, s.id AS endpoint_scan_id, s.leaf_sha256,
+       s.revocation_status, s.revocation_method, s.revocation_url, s.revocation_detail,
+       s.revoked_at, s.revocation_reason, s.revocation_checked_at
+FROM endpoints e
+JOIN endpoint_scans s ON s.id = e.latest_scan_id
+WHERE s.revocation_status IS NOT NULL
+""",
+    )

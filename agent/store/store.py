@@ -95,6 +95,21 @@ def _clip(text: str | None) -> str | None:
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
+def _revocation_columns(scan: EndpointScan) -> tuple[str | None, ...]:
+    check = scan.revocation
+    if check is None:
+        return (None,) * 7
+    return (
+        check.status,
+        check.method,
+        _clip(check.url),
+        _clip(check.detail),
+        utc_text(check.revoked_at) if check.revoked_at else None,
+        check.reason,
+        utc_text(check.checked_at) if check.checked_at else None,
+    )
+
+
 @dataclasses.dataclass
 class _ChildRows:
     """Rows of a batch of endpoint scans, written with one executemany per table."""
@@ -453,8 +468,10 @@ class Store:
             " duration_s, connections, negotiated_protocol, negotiated_suite, negotiated_group,"
             " client_cert_required, fallback_scsv, dhe_min_bits, chain_trusted, chain_error,"
             " hostname_match, chain_ordered, chain_complete, ca_source, leaf_sha256, dhe_groups,"
-            " dhe_group_negotiation)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " dhe_group_negotiation, revocation_status, revocation_method, revocation_url,"
+            " revocation_detail, revoked_at, revocation_reason, revocation_checked_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 run_id,
                 endpoint_id,
@@ -479,6 +496,7 @@ class Store:
                 scan.certificates[0].sha256 if scan.certificates else None,
                 json.dumps(list(scan.dhe_groups)),
                 _bool_or_none(scan.dhe_group_negotiation),
+                *_revocation_columns(scan),
             ),
         ).fetchone()[0]
         rows.latest.append((scan_id, endpoint_id))

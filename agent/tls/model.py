@@ -71,6 +71,10 @@ class ScanOptions:
     #: Which versions to test; default all of PROTOCOL_NAMES.
     protocols: tuple[str, ...] = PROTOCOL_NAMES
     fetch_certificates: bool = True
+    #: Ask the leaf's OCSP responder / CRL distribution point (AIA, CRLDP) after the handshake.
+    check_revocation: bool = False
+    #: Seconds the whole revocation check of one endpoint may take (every HTTP request in it).
+    revocation_timeout: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,6 +124,28 @@ class ChainValidation:
     ca_source: str | None = None  # "system" or the --ca-file path
 
 
+#: Outcomes of a revocation check (:class:`RevocationCheck.status`).
+REVOCATION_STATUSES: tuple[str, ...] = ("good", "revoked", "unknown", "not-published")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RevocationCheck:
+    """What the leaf's OCSP responder or CRL said (PCI DSS 4.2.1: not expired or revoked)."""
+
+    #: "good", "revoked", "unknown" (asked, no usable answer: `detail` says why) or
+    #: "not-published" (the leaf names no OCSP responder and no CRL distribution point).
+    status: str
+    #: "ocsp" or "crl": where the answer came from (the last source tried when unknown).
+    method: str | None = None
+    url: str | None = None
+    #: Why the status is unknown, or what was checked; one line.
+    detail: str = ""
+    revoked_at: datetime | None = None
+    #: RFC 5280 reason ("keyCompromise", ...) when revoked and given.
+    reason: str | None = None
+    checked_at: datetime | None = None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class EndpointScan:
     host: str
@@ -155,6 +181,8 @@ class EndpointScan:
     started_at: datetime | None = None
     duration_s: float = 0.0
     connections: int = 0
+    #: The leaf's revocation status; None when not checked (ScanOptions.check_revocation off).
+    revocation: RevocationCheck | None = None
 
     @property
     def accepted_protocols(self) -> tuple[str, ...]:

@@ -39,11 +39,13 @@ from agent.tls.model import (
     PROTOCOL_NAMES,
     EndpointScan,
     ProtocolResult,
+    RevocationCheck,
     ScanOptions,
     Target,
     Transport,
 )
 from agent.tls.probe import Probe
+from agent.tls.revocation import check_revocation_async
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class _Progress:
     dhe: DHEGroups | None = None
     handshake: FullHandshake | None = None
     fallback: bool | None = None
+    revocation: RevocationCheck | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     error: str | None = None
 
@@ -237,6 +240,12 @@ async def _chain(probe: Probe, progress: _Progress) -> None:
             timeout=options.connect_timeout + options.read_timeout,
             starttls=probe.starttls,
         )
+    if options.check_revocation and progress.handshake.certificates:
+        progress.revocation = await check_revocation_async(
+            progress.handshake.certificates,
+            ca_file=options.ca_file,
+            timeout=options.revocation_timeout,
+        )
 
 
 async def _fallback(probe: Probe, progress: _Progress) -> None:
@@ -338,6 +347,7 @@ def _result(
         started_at=started_at,
         duration_s=round(duration, 3),
         connections=probe.connections,
+        revocation=progress.revocation,
     )
 
 

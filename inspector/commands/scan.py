@@ -91,6 +91,11 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"connect and read timeout per connection, seconds (default: {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--check-revocation",
+        action="store_true",
+        help="ask each leaf's OCSP responder / CRL distribution point (bounded by --timeout)",
+    )
+    parser.add_argument(
         "--concurrency",
         type=int,
         default=DEFAULT_CONCURRENCY,
@@ -123,6 +128,8 @@ def options_from_args(args: argparse.Namespace) -> ScanOptions:
         endpoint_deadline=max(60.0, 20 * args.timeout),
         concurrency=args.concurrency,
         ca_file=args.ca_file or None,
+        check_revocation=bool(getattr(args, "check_revocation", False)),
+        revocation_timeout=max(5.0, 3 * args.timeout),
     )
 
 
@@ -217,6 +224,9 @@ def render_endpoint(result: EndpointScan) -> list[str]:
         lines.append(f"  negotiated: {version} {cipher} {group or ''}".rstrip())
     if result.client_cert_required:
         lines.append("  client certificate: required (mTLS)")
+    if result.revocation is not None:
+        check = result.revocation
+        lines.append(f"  revocation: {check.status}" + (f" — {check.detail}" if check.detail else ""))
     if result.fallback_scsv is not None:
         lines.append(f"  TLS_FALLBACK_SCSV: {_yes_no(result.fallback_scsv, 'honoured', 'ignored')}")
     if result.certificates:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 KeyKind = Literal["rsa", "ec", "ed25519"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -128,8 +128,14 @@ def make_leaf(
     not_after: dt.datetime | None = None,
     days: int = 90,
     client: bool = False,
+    ocsp_url: str | None = None,
+    crl_url: str | None = None,
 ) -> Issued:
-    """A server (or client) certificate; self-signed when `issuer` is None."""
+    """A server (or client) certificate; self-signed when `issuer` is None.
+
+    `ocsp_url` adds an Authority Information Access OCSP entry, `crl_url` a CRL
+    distribution point (e.g. ``http://127.0.0.1:PORT/...`` of a loopback responder).
+    """
     key = generate_key(key_kind, key_bits)
     now = dt.datetime.now(dt.UTC)
     start = not_before or now - dt.timedelta(days=1)
@@ -156,6 +162,24 @@ def make_leaf(
     )
     if alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    if ocsp_url:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    if crl_url:
+        builder = builder.add_extension(
+            x509.CRLDistributionPoints(
+                [x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)]
+            ),
+            critical=False,
+        )
     if issuer is not None:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),

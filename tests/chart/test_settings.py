@@ -51,6 +51,8 @@ NON_DEFAULTS: dict[str, Any] = {
     "retentionRuns": 1000000,
     "certExpiryWarnDays": 45,
     "certExpiryCriticalDays": 7,
+    "checkRevocation": False,
+    "revocationTimeout": 4.5,
     "db": "/data/agent.db",
     "listen": "[::]:10443",
     "kubeletPodsDir": "/var/lib/k8s/kubelet/pods",

@@ -1,0 +1,396 @@
+"""Is the leaf revoked? Ask its OCSP responder (AIA), else its CRL distribution point.
+
+    check = check_revocation(chain, ca_file="cluster-ca.pem", timeout=10.0)
+    check.status  # "good", "revoked", "unknown" (with check.detail saying why), "not-published"
+
+Pure functions build and judge the OCSP request/response and the CRL
+(:func:`ocsp_request`, :func:`judge_ocsp_response`, :func:`judge_crl`); one small
+function fetches over HTTP with the standard library, bounded in time and size.
+Answers are believed only when signed by the leaf's issuer (or, for OCSP, by a
+responder certificate the issuer delegated with the OCSP-signing EKU) and
+current. Never raises for what a responder sends, never waits past ``timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+
+from agent.tls.certificates import issued_by, load_pem_certificates
+from agent.tls.model import RevocationCheck
+
+#: Largest OCSP response / CRL read (bytes); more is refused as "too large".
+MAX_OCSP_BYTES = 256 * 1024
+MAX_CRL_BYTES = 16 * 1024 * 1024
+#: Clock difference tolerated between us and the responder.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+_SCHEMES = ("http", "https")
+
+
+class FetchError(Exception):
+    """An HTTP request gave no usable body; the message says why (one line)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RevocationSources:
+    ocsp: tuple[str, ...] = ()
+    crl: tuple[str, ...] = ()
+
+
+def revocation_sources(cert: x509.Certificate) -> RevocationSources:
+    """The OCSP responder URLs (AIA) and CRL distribution points (full names) the certificate names."""
+    ocsp_urls: list[str] = []
+    crl_urls: list[str] = []
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        ocsp_urls = [
+            d.access_location.value
+            for d in aia
+            if d.access_method == AuthorityInformationAccessOID.OCSP
+            and isinstance(d.access_location, x509.UniformResourceIdentifier)
+        ]
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    try:
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        crl_urls = [
+            name.value
+            for point in points
+            for name in point.full_name or ()
+            if isinstance(name, x509.UniformResourceIdentifier)
+        ]
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    usable = [u for u in ocsp_urls if urllib.parse.urlsplit(u).scheme in _SCHEMES]
+    crls = [u for u in crl_urls if urllib.parse.urlsplit(u).scheme in _SCHEMES]
+    return RevocationSources(tuple(usable), tuple(crls))
+
+
+def find_issuer(
+    leaf: x509.Certificate, candidates: Sequence[x509.Certificate]
+) -> x509.Certificate | None:
+    """The candidate whose key signed ``leaf``."""
+    for candidate in candidates:
+        if issued_by(leaf, candidate):
+            return candidate
+    return None
+
+
+# --------------------------------------------------------------------------- OCSP
+
+
+def ocsp_request(leaf: x509.Certificate, issuer: x509.Certificate) -> bytes:
+    """DER OCSPRequest for ``leaf`` (CertID with SHA-1, what responders universally accept)."""
+    builder = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1())
+    return builder.build().public_bytes(serialization.Encoding.DER)
+
+
+def _verify(
+    key: object, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm | None
+) -> bool:
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(signature, data, ec.ECDSA(algorithm))
+        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            key.verify(signature, data)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _ocsp_signer(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> x509.Certificate | None:
+    """The certificate whose key must have signed the response: the issuer, or its delegate."""
+    issuer_key_hash = x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest
+    if response.responder_name == issuer.subject or response.responder_key_hash == issuer_key_hash:
+        return issuer
+    for candidate in response.certificates:
+        if not issued_by(candidate, issuer):
+            continue
+        try:
+            usage = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except (x509.ExtensionNotFound, ValueError):
+            continue
+        if ExtendedKeyUsageOID.OCSP_SIGNING in usage:
+            return candidate
+    return None
+
+
+def judge_ocsp_response(
+    der: bytes,
+    leaf: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    url: str | None = None,
+    now: dt.datetime | None = None,
+) -> RevocationCheck:
+    """What a DER OCSPResponse says about ``leaf``; "unknown" unless signed, current and about it."""
+    now = now or dt.datetime.now(dt.UTC)
+
+    def unknown(why: str) -> RevocationCheck:
+        return RevocationCheck("unknown", "ocsp", url, why, checked_at=now)
+
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+    except ValueError as exc:
+        return unknown(f"OCSP responder sent no OCSP response ({exc})")
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return unknown(f"OCSP responder answered {response.response_status.name}")
+    signer = _ocsp_signer(response, issuer)
+    if signer is None:
+        return unknown("OCSP response signed by neither the issuer nor a delegated responder")
+    try:
+        algorithm = response.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    if not _verify(signer.public_key(), response.signature, response.tbs_response_bytes, algorithm):
+        return unknown("OCSP response signature does not verify")
+    single = next(
+        (one for one in response.responses if one.serial_number == leaf.serial_number), None
+    )
+    if single is None:
+        return unknown("OCSP response is about another certificate")
+    if single.this_update_utc > now + CLOCK_SKEW:
+        return unknown(
+            f"OCSP response dated in the future ({single.this_update_utc:%Y-%m-%d %H:%M}Z)"
+        )
+    if single.next_update_utc is not None and single.next_update_utc < now - CLOCK_SKEW:
+        return unknown(
+            f"OCSP response is stale (next update was {single.next_update_utc:%Y-%m-%d %H:%M}Z)"
+        )
+    status = single.certificate_status
+    if status == ocsp.OCSPCertStatus.GOOD:
+        return RevocationCheck("good", "ocsp", url, "OCSP: good", checked_at=now)
+    if status == ocsp.OCSPCertStatus.REVOKED:
+        reason = single.revocation_reason.name if single.revocation_reason else None
+        return RevocationCheck(
+            "revoked",
+            "ocsp",
+            url,
+            "OCSP: revoked",
+            revoked_at=single.revocation_time_utc,
+            reason=_reason_name(reason),
+            checked_at=now,
+        )
+    return unknown("OCSP responder does not know the certificate")
+
+
+# --------------------------------------------------------------------------- CRL
+
+
+def judge_crl(
+    data: bytes,
+    leaf: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    url: str | None = None,
+    now: dt.datetime | None = None,
+) -> RevocationCheck:
+    """What a CRL (DER or PEM) says about ``leaf``; "unknown" unless signed by the issuer and current."""
+    now = now or dt.datetime.now(dt.UTC)
+
+    def unknown(why: str) -> RevocationCheck:
+        return RevocationCheck("unknown", "crl", url, why, checked_at=now)
+
+    try:
+        crl = (
+            x509.load_pem_x509_crl(data)
+            if data.lstrip().startswith(b"-----BEGIN")
+            else x509.load_der_x509_crl(data)
+        )
+    except ValueError as exc:
+        return unknown(f"CRL distribution point sent no CRL ({exc})")
+    if crl.issuer != issuer.subject:
+        return unknown("CRL was issued by another CA")
+    try:
+        signed = crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        signed = False
+    if not signed:
+        return unknown("CRL signature does not verify with the issuer's key")
+    if crl.last_update_utc > now + CLOCK_SKEW:
+        return unknown(f"CRL dated in the future ({crl.last_update_utc:%Y-%m-%d %H:%M}Z)")
+    if crl.next_update_utc is not None and crl.next_update_utc < now - CLOCK_SKEW:
+        return unknown(f"CRL is stale (next update was {crl.next_update_utc:%Y-%m-%d %H:%M}Z)")
+    entry = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
+    if entry is None:
+        return RevocationCheck("good", "crl", url, "CRL: not listed", checked_at=now)
+    reason: str | None = None
+    with contextlib.suppress(x509.ExtensionNotFound, ValueError):
+        reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name
+    return RevocationCheck(
+        "revoked",
+        "crl",
+        url,
+        "CRL: listed",
+        revoked_at=entry.revocation_date_utc,
+        reason=_reason_name(reason),
+        checked_at=now,
+    )
+
+
+def _reason_name(name: str | None) -> str | None:
+    """``key_compromise`` -> ``keyCompromise`` (RFC 5280 spelling)."""
+    if not name:
+        return None
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def fetch(
+    url: str,
+    *,
+    deadline: float,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    limit: int,
+) -> bytes:
+    """GET (or POST ``body``) ``url`` and return the body; FetchError past ``deadline`` (monotonic)."""
+    if urllib.parse.urlsplit(url).scheme not in _SCHEMES:
+        raise FetchError(f"not an http(s) URL: {url}")
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise FetchError("no time left")
+    headers = {"Content-Type": content_type} if content_type else {}
+    request = urllib.request.Request(
+        url, data=body, headers=headers, method="POST" if body else "GET"
+    )
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with urllib.request.urlopen(request, timeout=left) as answer:  # noqa: S310 - scheme checked
+            while True:
+                if time.monotonic() > deadline:
+                    raise FetchError("timed out while reading the answer")
+                chunk = answer.read1(
+                    16384
+                )  # returns after one receive: the deadline is checked often
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise FetchError(f"answer larger than {limit} bytes")
+                chunks.append(chunk)
+    except urllib.error.HTTPError as exc:
+        raise FetchError(f"HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise FetchError(f"unreachable: {exc.reason}") from exc
+    except TimeoutError as exc:
+        raise FetchError("timed out") from exc
+    except OSError as exc:
+        raise FetchError(f"unreachable: {exc}") from exc
+    return b"".join(chunks)
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def check_revocation(
+    chain: Sequence[x509.Certificate],
+    *,
+    ca_file: str | None = None,
+    timeout: float = 10.0,
+    now: dt.datetime | None = None,
+) -> RevocationCheck:
+    """Revocation status of ``chain[0]`` (the leaf): OCSP first, then CRLs, within ``timeout`` seconds."""
+    now = now or dt.datetime.now(dt.UTC)
+    deadline = time.monotonic() + timeout
+    if not chain:
+        return RevocationCheck("unknown", detail="no certificate presented", checked_at=now)
+    leaf = chain[0]
+    sources = revocation_sources(leaf)
+    if not sources.ocsp and not sources.crl:
+        return RevocationCheck(
+            "not-published",
+            detail="the certificate names no OCSP responder and no CRL distribution point",
+            checked_at=now,
+        )
+    anchors: list[x509.Certificate] = []
+    if ca_file:
+        try:
+            with open(ca_file, "rb") as handle:
+                anchors = load_pem_certificates(handle.read())
+        except (OSError, ValueError):
+            anchors = []
+    issuer = find_issuer(leaf, [*chain[1:], *anchors])
+    first_url = (sources.ocsp + sources.crl)[0]
+    if issuer is None:
+        return RevocationCheck(
+            "unknown",
+            "ocsp" if sources.ocsp else "crl",
+            first_url,
+            "the issuer's certificate is neither presented nor in the CA file: cannot ask or verify",
+            checked_at=now,
+        )
+    reasons: list[str] = []
+    last: RevocationCheck | None = None
+    for url in sources.ocsp:
+        try:
+            der = fetch(
+                url,
+                deadline=deadline,
+                body=ocsp_request(leaf, issuer),
+                content_type="application/ocsp-request",
+                limit=MAX_OCSP_BYTES,
+            )
+        except FetchError as exc:
+            last = RevocationCheck("unknown", "ocsp", url, f"OCSP {url}: {exc}", checked_at=now)
+        else:
+            last = judge_ocsp_response(der, leaf, issuer, url=url, now=now)
+            if last.status != "unknown":
+                return last
+            last = dataclasses.replace(last, detail=f"OCSP {url}: {last.detail}")
+        reasons.append(last.detail)
+    for url in sources.crl:
+        try:
+            data = fetch(url, deadline=deadline, limit=MAX_CRL_BYTES)
+        except FetchError as exc:
+            last = RevocationCheck("unknown", "crl", url, f"CRL {url}: {exc}", checked_at=now)
+        else:
+            last = judge_crl(data, leaf, issuer, url=url, now=now)
+            if last.status != "unknown":
+                return last
+            last = dataclasses.replace(last, detail=f"CRL {url}: {last.detail}")
+        reasons.append(last.detail)
+    assert last is not None
+    return dataclasses.replace(last, detail="; ".join(reasons))
+
+
+async def check_revocation_async(
+    chain: Sequence[x509.Certificate],
+    *,
+    ca_file: str | None = None,
+    timeout: float = 10.0,
+) -> RevocationCheck:
+    """:func:`check_revocation` in a thread, abandoned (as "unknown") shortly after ``timeout``."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(check_revocation, chain, ca_file=ca_file, timeout=timeout),
+            timeout + 2.0,
+        )
+    except TimeoutError:
+        return RevocationCheck(
+            "unknown",
+            detail=f"revocation check took longer than {timeout:g}s",
+            checked_at=dt.datetime.now(dt.UTC),
+        )
