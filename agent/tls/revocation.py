@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -376,18 +378,66 @@ def check_revocation(
     return dataclasses.replace(last, detail="; ".join(reasons))
 
 
+class RevocationCache:
+    """Answers per leaf for a while, so many endpoints serving one certificate ask once.
+
+    A good answer is kept ``good_ttl`` seconds, a revoked one ``revoked_ttl`` (revocation is
+    final), an unknown one ``unknown_ttl`` (a dead responder is not asked again at once).
+    Concurrent checks of one leaf wait for the first instead of asking in parallel.
+    """
+
+    def __init__(
+        self, *, good_ttl: float = 900.0, revoked_ttl: float = 86400.0, unknown_ttl: float = 60.0
+    ) -> None:
+        self.ttl = {"good": good_ttl, "revoked": revoked_ttl}
+        self.unknown_ttl = unknown_ttl
+        self._answers: dict[tuple[bytes, str | None], tuple[float, RevocationCheck]] = {}
+        self._locks: dict[tuple[bytes, str | None], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def check(
+        self, chain: Sequence[x509.Certificate], *, ca_file: str | None, timeout: float
+    ) -> RevocationCheck:
+        if not chain:
+            return check_revocation(chain, ca_file=ca_file, timeout=timeout)
+        key = (chain[0].fingerprint(hashes.SHA256()), ca_file)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            now = time.monotonic()
+            cached = self._answers.get(key)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+            answer = check_revocation(chain, ca_file=ca_file, timeout=timeout)
+            ttl = self.ttl.get(answer.status, self.unknown_ttl)
+            with self._guard:
+                self._answers[key] = (time.monotonic() + ttl, answer)
+                if len(self._answers) > 100_000:  # bound memory: drop what has expired
+                    for stale in [k for k, (until, _) in self._answers.items() if until <= now]:
+                        del self._answers[stale]
+                        self._locks.pop(stale, None)
+            return answer
+
+
+#: The prober's cache (one per process).
+DEFAULT_CACHE = RevocationCache()
+
+
 async def check_revocation_async(
     chain: Sequence[x509.Certificate],
     *,
     ca_file: str | None = None,
     timeout: float = 10.0,
+    cache: RevocationCache | None = DEFAULT_CACHE,
 ) -> RevocationCheck:
-    """:func:`check_revocation` in a thread, abandoned (as "unknown") shortly after ``timeout``."""
+    """:func:`check_revocation` (through ``cache``) in a thread, abandoned (as "unknown")
+    shortly after ``timeout``."""
+    if cache is None:
+        work = functools.partial(check_revocation, chain, ca_file=ca_file, timeout=timeout)
+    else:
+        work = functools.partial(cache.check, chain, ca_file=ca_file, timeout=timeout)
     try:
-        return await asyncio.wait_for(
-            asyncio.to_thread(check_revocation, chain, ca_file=ca_file, timeout=timeout),
-            timeout + 2.0,
-        )
+        return await asyncio.wait_for(asyncio.to_thread(work), timeout + 2.0)
     except TimeoutError:
         return RevocationCheck(
             "unknown",

@@ -17,7 +17,7 @@ from agent.rules import Severity, evaluate_endpoint
 from agent.store import EndpointIdentity, Store
 from agent.tls import scan_sync
 from agent.tls.model import EndpointScan, ScanOptions, Target
-from agent.tls.revocation import check_revocation, revocation_sources
+from agent.tls.revocation import RevocationCache, check_revocation, revocation_sources
 from inspector.cli import main
 from inspector.lab import pki
 from inspector.lab.revocation import RevocationResponder
@@ -205,3 +205,37 @@ def test_not_published_is_recorded_but_not_a_finding(root: pki.Issued) -> None:
     leaf = pki.make_leaf(root)
     check = check_revocation([leaf.certificate, root.certificate], timeout=5)
     assert check.status == "not-published"
+
+
+def test_the_cache_asks_once_per_leaf(root: pki.Issued, responder: RevocationResponder) -> None:
+    leaf = pki.make_leaf(root, ocsp_url=responder.ocsp_url)
+    chain = [leaf.certificate, root.certificate]
+    cache = RevocationCache()
+    assert [cache.check(chain, ca_file=None, timeout=30).status for _ in range(3)] == ["good"] * 3
+    assert responder.requests == ["ocsp"]
+    expiring = RevocationCache(good_ttl=0)
+    expiring.check(chain, ca_file=None, timeout=30)
+    responder.revoke(leaf)
+    assert expiring.check(chain, ca_file=None, timeout=30).status == "revoked"
+    assert cache.check(chain, ca_file=None, timeout=30).status == "good"  # within its 15 minutes
+    assert responder.requests == ["ocsp"] * 3
+
+
+def test_the_prober_shares_one_answer_between_endpoints(
+    root: pki.Issued, responder: RevocationResponder, tmp_path: Path
+) -> None:
+    """Two servers presenting the same leaf, scanned together: the responder is asked once."""
+    leaf = pki.make_leaf(root, ocsp_url=responder.ocsp_url)
+    pem = pki.write_pem_files(tmp_path, "srv", leaf, (), root)
+    with (
+        PyOpenSSLServer(pem, min_version="TLSv1.3") as one,
+        PyOpenSSLServer(pem, min_version="TLSv1.3") as two,
+    ):
+        results = scan_sync(
+            [Target(one.host, one.port), Target(two.host, two.port)],
+            ScanOptions(
+                connect_timeout=10, read_timeout=10, ca_file=str(pem.ca), check_revocation=True
+            ),
+        )
+    assert [r.revocation.status if r.revocation else None for r in results] == ["good", "good"]
+    assert responder.requests == ["ocsp"]
