@@ -93,7 +93,7 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check-revocation",
         action="store_true",
-        help="ask each leaf's OCSP responder / CRL distribution point (bounded by --timeout)",
+        help="ask each leaf's OCSP responder / CRL distribution point (rule K7; at most 3 x --timeout, >= 5 s)",
     )
     parser.add_argument(
         "--concurrency",
@@ -226,7 +226,9 @@ def render_endpoint(result: EndpointScan) -> list[str]:
         lines.append("  client certificate: required (mTLS)")
     if result.revocation is not None:
         check = result.revocation
-        lines.append(f"  revocation: {check.status}" + (f" — {check.detail}" if check.detail else ""))
+        lines.append(
+            f"  revocation: {check.status}" + (f" — {check.detail}" if check.detail else "")
+        )
     if result.fallback_scsv is not None:
         lines.append(f"  TLS_FALLBACK_SCSV: {_yes_no(result.fallback_scsv, 'honoured', 'ignored')}")
     if result.certificates:
