@@ -119,49 +119,37 @@ class KubeReader:
     def read_state(self, scope: DiscoveryScope) -> ClusterState:
         warnings: list[str] = []
         pods, resource_version = self.pods(scope)
-        if scope.mode == "sidecar":
-            services = self.list_all(self.core.list_namespaced_service, scope.pod_namespace)[0]
-            slices = self.list_all(
-                self.discovery.list_namespaced_endpoint_slice, scope.pod_namespace
-            )[0]
-            replica_sets = self._optional(
-                "replicasets",
-                self.apps.list_namespaced_replica_set,
-                scope.pod_namespace,
-                warnings=warnings,
-            )
-            jobs = self._optional(
-                "jobs", self.batch.list_namespaced_job, scope.pod_namespace, warnings=warnings
-            )
-            return ClusterState(
-                pods=tuple(pods),
-                services=tuple(services),
-                endpoint_slices=tuple(slices),
-                replica_sets=tuple(replica_sets),
-                jobs=tuple(jobs),
-                resource_version=resource_version,
-                warnings=tuple(warnings),
-            )
-        services = self.list_all(self.core.list_service_for_all_namespaces)[0]
-        slices = self.list_all(self.discovery.list_endpoint_slice_for_all_namespaces)[0]
-        replica_sets = self._optional(
-            "replicasets", self.apps.list_replica_set_for_all_namespaces, warnings=warnings
-        )
-        jobs = self._optional("jobs", self.batch.list_job_for_all_namespaces, warnings=warnings)
         ingresses: list[Manifest] = []
         gateways: list[Manifest] = []
-        if scope.ingress:
-            ingresses = self._optional(
-                "ingresses", self.networking.list_ingress_for_all_namespaces, warnings=warnings
+        if scope.mode == "sidecar":
+            namespace = scope.pod_namespace
+            services = self.list_all(self.core.list_namespaced_service, namespace)[0]
+            slices = self.list_all(self.discovery.list_namespaced_endpoint_slice, namespace)[0]
+            replica_sets = self._optional(
+                "replicasets", self.apps.list_namespaced_replica_set, namespace, warnings=warnings
             )
-            gateways = self._optional(
-                "gateways",
-                self.custom.list_cluster_custom_object,
-                "gateway.networking.k8s.io",
-                "v1",
-                "gateways",
-                warnings=warnings,
+            jobs = self._optional(
+                "jobs", self.batch.list_namespaced_job, namespace, warnings=warnings
             )
+        else:
+            services = self.list_all(self.core.list_service_for_all_namespaces)[0]
+            slices = self.list_all(self.discovery.list_endpoint_slice_for_all_namespaces)[0]
+            replica_sets = self._optional(
+                "replicasets", self.apps.list_replica_set_for_all_namespaces, warnings=warnings
+            )
+            jobs = self._optional("jobs", self.batch.list_job_for_all_namespaces, warnings=warnings)
+            if scope.ingress:
+                ingresses = self._optional(
+                    "ingresses", self.networking.list_ingress_for_all_namespaces, warnings=warnings
+                )
+                gateways = self._optional(
+                    "gateways",
+                    self.custom.list_cluster_custom_object,
+                    "gateway.networking.k8s.io",
+                    "v1",
+                    "gateways",
+                    warnings=warnings,
+                )
         return ClusterState(
             pods=tuple(pods),
             services=tuple(services),
