@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.widgets import DataTable
 
 #: Cells kept before the cache starts over (a few screens' worth).
@@ -31,6 +33,7 @@ class StableDataTable(DataTable[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stable_cells: dict[tuple[object, ...], tuple[object, Any]] = {}
+        self._content_cells: dict[tuple[object, ...], Any] = {}
 
     def _clear_caches(self) -> None:
         super()._clear_caches()
@@ -38,6 +41,7 @@ class StableDataTable(DataTable[Any]):
         stable = getattr(self, "_stable_cells", None)
         if stable is not None:
             stable.clear()
+            self._content_cells.clear()
 
     def _render_cell(
         self,
@@ -76,8 +80,70 @@ class StableDataTable(DataTable[Any]):
         hit = self._stable_cells.get(key)
         if hit is not None and hit[0] is datum:
             return hit[1]
-        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        if len(self._stable_cells) >= CELL_CACHE_LIMIT:
-            self._stable_cells.clear()
-        self._stable_cells[key] = (datum, lines)
+        lines = self._render_by_content(datum, key[4:], row_index, column_index)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            content = _content_key(datum)
+            if content is not None and not (self.fixed_rows or self.fixed_columns):
+                _remember(self._content_cells, (content, *key[4:]), lines)
+        _remember(self._stable_cells, key, (datum, lines))
         return lines
+
+    def _render_by_content(
+        self, datum: object, look: tuple[object, ...], row_index: int, column_index: int
+    ) -> Any:
+        """An equal cell (same content, width and styles) rendered before, moved to this position.
+
+        Rendered cells differ by position only in the ``row``/``column`` meta their styles carry
+        (mouse clicks read it); adding this cell's meta over the cached segments gives what
+        Textual would render here.
+        """
+        content = _content_key(datum)
+        if content is None or self.fixed_rows or self.fixed_columns:  # fixed cells carry more meta
+            return None
+        lines = self._content_cells.get((content, *look))
+        if lines is None:
+            return None
+        meta = Style.from_meta({"row": row_index, "column": column_index})
+        return [
+            [
+                segment
+                if segment.control
+                else Segment(segment.text, _with_meta(segment.style, meta))
+                for segment in line
+            ]
+            for line in lines
+        ]
+
+
+def _with_meta(style: Style | None, meta: Style) -> Style:
+    return meta if style is None else style + meta
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= CELL_CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
+def _content_key(datum: object) -> tuple[object, ...] | None:
+    """What decides how a cell renders, hashable; None for values not worth (or safe) to share."""
+    if datum is None:
+        return ("none",)
+    if isinstance(datum, Text):
+        if any(not isinstance(span.style, (str, Style)) for span in datum.spans):
+            return None
+        return (
+            "text",
+            datum.plain,
+            datum.style,
+            tuple(datum.spans),
+            datum.justify,
+            datum.overflow,
+            datum.no_wrap,
+            datum.end,
+            datum.tab_size,
+        )
+    if type(datum) in (str, int, float):
+        return (type(datum).__name__, datum)
+    return None

@@ -56,6 +56,8 @@ class CompiledFilter:
     where: str
     params: tuple[object, ...]
     inverted: bool
+    #: A bare word is searched (``LIKE '%word%'`` over several columns: no index can help).
+    searches_text: bool = False
 
     @property
     def active(self) -> bool:
@@ -105,6 +107,7 @@ def compile_filter(text: str, columns: Sequence[Filterable]) -> CompiledFilter:
     searchable = [column for column in columns if column.searchable]
     clauses: list[str] = []
     params: list[object] = []
+    searches_text = False
     for term in _split(stripped):
         match = _TERM.match(term)
         if match and match.group("column").lower() in by_name:
@@ -127,12 +130,19 @@ def compile_filter(text: str, columns: Sequence[Filterable]) -> CompiledFilter:
             ors = [f"COALESCE({column.sql}, '') LIKE ? ESCAPE '\\'" for column in searchable]
             clause = "(" + " OR ".join(ors) + ")"
             clause_params = [pattern] * len(searchable)
+            searches_text = True
         clauses.append(clause)
         params.extend(clause_params)
     where = " AND ".join(clauses)
     if inverted:
         where = f"NOT COALESCE(({where}), 0)"
-    return CompiledFilter(text=text.strip(), where=where, params=tuple(params), inverted=inverted)
+    return CompiledFilter(
+        text=text.strip(),
+        where=where,
+        params=tuple(params),
+        inverted=inverted,
+        searches_text=searches_text,
+    )
 
 
 def _looks_like_value(term: str) -> bool:

