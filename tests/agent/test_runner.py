@@ -20,6 +20,7 @@ from agent.store import Store
 from inspector.lab import pki
 from inspector.lab.kube_api import MANIFESTS_DIR, KubeAPIServer
 from inspector.lab.tls_servers import PlainHTTPServer, PyOpenSSLServer, closed_port
+from tests.agent.conftest import SHOP_VARIABLES
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -71,15 +72,7 @@ class ShopPeers:
 
     def variables(self) -> dict[str, Any]:
         return {
-            "NODE_A": "node-a",
-            "NODE_B": "node-b",
-            "NODE_A_IP": "127.0.0.2",
-            "WEB_A_IP": "127.0.0.11",
-            "WEB_B_IP": "127.0.0.12",
-            "DB_IP": "127.0.0.13",
-            "API_IP": "127.0.0.14",
-            "JOB_IP": "127.0.0.15",
-            "INGRESS_IP": "127.0.0.16",
+            **SHOP_VARIABLES,  # the nodes and addresses; the ports are the live servers'
             "WEB_PORT": self.web.port,
             "DB_PORT": self.db.port,
             "API_PORT": self.api.port,
