@@ -25,54 +25,32 @@ def waived_count(db: Path, rule_id: str = "Q1") -> int:
         return int(store.db.execute(sql, [rule_id]).fetchone()[0])
 
 
+def add_waiver(
+    db: Path,
+    *,
+    expires: str,
+    rule: str = "Q1",
+    subject: str = "payments/*",
+    reason: str = "PQ rollout planned for 2027",
+    approver: str = "ciso@example.com",
+) -> int:
+    """`cryptoscope waiver add` with these fields; its exit code."""
+    return main(
+        [
+            *("waiver", "add", "--db", str(db), "--rule", rule, "--subject", subject),
+            *("--reason", reason, "--approver", approver, "--expires", expires),
+        ]
+    )
+
+
 def test_add_list_remove(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = waived_count(db)
-    assert (
-        main(
-            [
-                "waiver",
-                "add",
-                "--db",
-                str(db),
-                "--rule",
-                "Q1",
-                "--subject",
-                "payments/*",
-                "--reason",
-                "PQ rollout planned for 2027",
-                "--approver",
-                "ciso@example.com",
-                "--expires",
-                "2099-01-01",
-            ]
-        )
-        == 2
-    )  # more than a year ahead
+    assert add_waiver(db, expires="2099-01-01") == 2  # more than a year ahead
     assert "reviewed yearly" in capsys.readouterr().err
     from datetime import UTC, datetime, timedelta
 
     expires = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
-    assert (
-        main(
-            [
-                "waiver",
-                "add",
-                "--db",
-                str(db),
-                "--rule",
-                "Q1",
-                "--subject",
-                "payments/*",
-                "--reason",
-                "PQ rollout planned for 2027",
-                "--approver",
-                "ciso@example.com",
-                "--expires",
-                expires,
-            ]
-        )
-        == 0
-    )
+    assert add_waiver(db, expires=expires) == 0
     added = capsys.readouterr().out
     assert before == 0
     assert added.startswith("waiver ") and waived_count(db) > 0
@@ -88,25 +66,7 @@ def test_add_list_remove(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_rule_is_refused(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
-        main(
-            [
-                "waiver",
-                "add",
-                "--db",
-                str(db),
-                "--rule",
-                "Z9",
-                "--subject",
-                "*",
-                "--reason",
-                "r",
-                "--approver",
-                "a",
-                "--expires",
-                "2026-12-31",
-            ]
-        )
-        == 2
+        add_waiver(db, rule="Z9", subject="*", reason="r", approver="a", expires="2026-12-31") == 2
     )
     assert "unknown rule" in capsys.readouterr().err
 
