@@ -60,14 +60,8 @@ class StartTLS:
                 await writer.drain()
             answer = b""
             while not step.complete(answer):
-                data = await reader.read(1024)
-                if not data:
-                    raise StartTLSError(f"{self.name}: closed during {step.what}")
-                answer += data
-                if len(answer) > MAX_STEP_BYTES:
-                    raise StartTLSError(f"{self.name}: answer to {step.what} too long")
-            if not step.ok(answer):
-                raise StartTLSError(step.refusal(self.name, answer))
+                answer = self._grown(step, answer, await reader.read(1024))
+            self._agreed(step, answer)
 
     def negotiate_blocking(self, sock: socket.socket, deadline: float) -> None:
         """Run the dialog on a blocking socket, within `deadline` (time.monotonic)."""
@@ -79,14 +73,22 @@ class StartTLS:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
                     raise TimeoutError(f"{self.name}: no answer to {step.what}")
-                data = sock.recv(1024)
-                if not data:
-                    raise StartTLSError(f"{self.name}: closed during {step.what}")
-                answer += data
-                if len(answer) > MAX_STEP_BYTES:
-                    raise StartTLSError(f"{self.name}: answer to {step.what} too long")
-            if not step.ok(answer):
-                raise StartTLSError(step.refusal(self.name, answer))
+                answer = self._grown(step, answer, sock.recv(1024))
+            self._agreed(step, answer)
+
+    def _grown(self, step: Step, answer: bytes, data: bytes) -> bytes:
+        """`answer` with `data` read on; raises when the peer closed or answers too much."""
+        if not data:
+            raise StartTLSError(f"{self.name}: closed during {step.what}")
+        answer += data
+        if len(answer) > MAX_STEP_BYTES:
+            raise StartTLSError(f"{self.name}: answer to {step.what} too long")
+        return answer
+
+    def _agreed(self, step: Step, answer: bytes) -> None:
+        """Raises, with the refusal described, unless the complete `answer` is a yes."""
+        if not step.ok(answer):
+            raise StartTLSError(step.refusal(self.name, answer))
 
 
 def _describe(answer: bytes) -> str:
