@@ -12,13 +12,12 @@ from textual.widgets import DataTable, Tree
 
 from agent.store import EndpointIdentity, Store
 from inspector.tui.app import CryptoscopeApp
-from inspector.tui.queries import PAGE_SIZE
 from inspector.tui.screens.dialogs import HelpScreen, PromptScreen, SaveScreen
 from inspector.tui.screens.endpoint import EndpointScreen
 from inspector.tui.screens.overview import OverviewScreen
 from inspector.tui.screens.runs import RunDiffScreen, RunsScreen
 from inspector.tui.screens.secrets import NoSecretsScreen
-from inspector.tui.screens.table import TableScreen
+from inspector.tui.screens.table import PREFETCH_MARGIN, TableScreen
 from inspector.tui.screens.workload import WorkloadScreen
 from tests.tui.conftest import SIZE, make_app, settle, static_text
 from tests.tui.factory import NOW, plain_scan
@@ -449,7 +448,9 @@ async def test_paging_loads_more_rows_from_sql(tmp_path: Path) -> None:
         await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, TableScreen)
-        assert screen.total >= 250 and screen.table.row_count == PAGE_SIZE
+        page = screen.page_size()
+        assert page == SIZE[1] + PREFETCH_MARGIN  # the terminal's height plus the margin
+        assert screen.total >= 250 and screen.table.row_count == page
 
         async def page_after(key: str) -> None:
             loads = screen.load_count
@@ -461,8 +462,8 @@ async def test_paging_loads_more_rows_from_sql(tmp_path: Path) -> None:
             await settle(app, pilot)
 
         await page_after("G")  # last loaded row -> prefetch the next page
-        assert screen.table.row_count == 2 * PAGE_SIZE
-        for _ in range(screen.total // PAGE_SIZE + 1):
+        assert screen.table.row_count == 2 * page
+        for _ in range(screen.total // page + 1):
             if screen.table.row_count >= screen.total:
                 break
             await page_after("ctrl+end")

@@ -1,6 +1,7 @@
 """A paged, filtered, sorted SQL view in a DataTable: namespaces, workloads, endpoints, secrets, findings, runs.
 
-Only one page (``PAGE_SIZE`` rows) is fetched at a time; moving the cursor near
+Only one page (the terminal's height plus a margin, at least ``MIN_PAGE_ROWS``)
+is fetched at a time; moving the cursor near
 the end fetches the next page. Every query runs in a thread worker; the main
 thread only swaps rows in. A refresh re-reads the loaded rows and updates the
 cells in place, keeping the cursor on the same row key.
@@ -8,6 +9,7 @@ cells in place, keeping the cursor on the same row key.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +50,8 @@ PREFETCH_MARGIN = 20
 #: Rows added per event-loop turn when a page is appended. Each addition repaints the visible
 #: rows (DataTable invalidates its render cache), so one page at once is cheapest overall.
 APPEND_CHUNK = PAGE_SIZE
+#: Fewest rows a page holds (DataTable measures every cell of every row it is given).
+MIN_PAGE_ROWS = 40
 
 
 class TableScreen(CryptoscopeScreen):
@@ -93,6 +97,8 @@ class TableScreen(CryptoscopeScreen):
         #: Bumped whenever the table is rebuilt; stale appended chunks check it.
         self.content_generation = 0
         self.error: str | None = None
+        #: The connection of the count in progress (interrupted when a new filter makes it moot).
+        self._counting_conn: sqlite3.Connection | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -119,10 +125,16 @@ class TableScreen(CryptoscopeScreen):
     # ------------------------------------------------------------------ loading
 
     def reload(self, *, keep_cursor: bool = False) -> None:
-        """Fetch rows 0..max(PAGE_SIZE, loaded) again (filter, sort or data changed)."""
-        limit = max(PAGE_SIZE, len(self.keys)) if keep_cursor else PAGE_SIZE
-        self.workers.cancel_group(self, "table-count")
+        """Fetch the first page (or every loaded row, keeping the cursor) again (filter, sort or data changed)."""
+        page = self.page_size()
+        limit = max(page, len(self.keys)) if keep_cursor else page
+        self._cancel_count()
         self._load(offset=0, limit=limit, replace=True, keep_cursor=keep_cursor)
+
+    def page_size(self) -> int:
+        """Rows per page: what the terminal can show plus the prefetch margin (never more than
+        ``PAGE_SIZE``), so a filter or a sort measures and adds no rows nobody sees yet."""
+        return max(MIN_PAGE_ROWS, min(PAGE_SIZE, self.app.size.height + PREFETCH_MARGIN))
 
     def refresh_data(self) -> None:
         self.reload(keep_cursor=True)
@@ -153,13 +165,24 @@ class TableScreen(CryptoscopeScreen):
         if not worker.is_cancelled:
             self.app.call_from_thread(self._apply_page, page, cells, replace, keep_cursor)
 
+    def _cancel_count(self) -> None:
+        """Stop a count that no longer matters (its SQL is interrupted, not left to finish)."""
+        self.workers.cancel_group(self, "table-count")
+        conn = self._counting_conn
+        if conn is not None:
+            conn.interrupt()  # thread-safe; a no-op once the statement is done
+
     @work(thread=True, exclusive=True, group="table-count", exit_on_error=False)
     def _count(self, generation: int) -> None:
         """Count the matching rows after the first page is on screen (a full scan on big data)."""
         worker = get_current_worker()
         try:
             with self.connection() as conn:
-                total = count_rows(conn, self.query_spec, self.scopes, self.filt)
+                self._counting_conn = conn
+                try:
+                    total = count_rows(conn, self.query_spec, self.scopes, self.filt)
+                finally:
+                    self._counting_conn = None
         except Exception as exc:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._show_error, f"cannot count the rows: {exc}")
@@ -297,7 +320,9 @@ class TableScreen(CryptoscopeScreen):
             and row >= len(self.keys) - PREFETCH_MARGIN
         ):
             self.loading_more = True
-            self._load(offset=len(self.keys), limit=PAGE_SIZE, replace=False, keep_cursor=True)
+            self._load(
+                offset=len(self.keys), limit=self.page_size(), replace=False, keep_cursor=True
+            )
 
     # ------------------------------------------------------------------ selection helpers
 
