@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import http
 import threading
 import time
 import urllib.error
@@ -41,6 +42,7 @@ MAX_CRL_BYTES = 16 * 1024 * 1024
 #: Clock difference tolerated between us and the responder.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 _SCHEMES = ("http", "https")
+_HTTP_CODES = frozenset(status.value for status in http.HTTPStatus)
 
 
 class FetchError(Exception):
@@ -294,7 +296,9 @@ def fetch(
                     raise FetchError(f"answer larger than {limit} bytes")
                 chunks.append(chunk)
     except urllib.error.HTTPError as exc:
-        raise FetchError(f"HTTP {exc.code} {exc.reason}") from exc
+        # the standard phrase, not the peer's: a responder's bytes are never quoted
+        phrase = http.HTTPStatus(exc.code).phrase if exc.code in _HTTP_CODES else "status"
+        raise FetchError(f"HTTP {exc.code} {phrase}") from exc
     except urllib.error.URLError as exc:
         raise FetchError(f"unreachable: {exc.reason}") from exc
     except TimeoutError as exc:

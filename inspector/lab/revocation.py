@@ -9,7 +9,8 @@ OCSP requests (POST ``/ocsp``, or GET ``/ocsp/<base64>``) are answered with
 ``cryptography.x509.ocsp.OCSPResponseBuilder`` signed by the CA's key; ``/crl``
 serves a DER CRL signed by the CA. ``behaviour`` makes it misbehave on purpose:
 ``"silent"`` accepts and never answers, ``"garbage"`` answers bytes that are no
-OCSP response nor CRL, ``"wrong-key"`` signs with a key that is not the CA's.
+OCSP response nor CRL, ``"wrong-key"`` signs with a key that is not the CA's,
+``"http-error"`` answers 503 with the reason phrase :data:`ERROR_PHRASE`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from cryptography.x509 import ocsp
 
 from inspector.lab.pki import Issued, PrivateKey, generate_key
 
-Behaviour = Literal["normal", "silent", "garbage", "wrong-key"]
+Behaviour = Literal["normal", "silent", "garbage", "wrong-key", "http-error"]
+#: Reason phrase of the "http-error" behaviour: a canary that must never reach the evidence.
+ERROR_PHRASE = "canary-7f3a reason phrase"
 #: Longest a "silent" request is held open (the server's stop releases it sooner).
 SILENT_HOLD_S = 120.0
 
@@ -138,6 +141,11 @@ class RevocationResponder:
         self.requests.append(kind)
         if self.behaviour == "silent":
             self._stopping.wait(SILENT_HOLD_S)
+            return
+        if self.behaviour == "http-error":
+            handler.send_response(503, ERROR_PHRASE)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
             return
         if self.behaviour == "garbage":
             body, content_type = b"<html>not what you asked for</html>", "text/html"

@@ -20,7 +20,7 @@ from agent.tls.model import EndpointScan, ScanOptions, Target
 from agent.tls.revocation import RevocationCache, check_revocation, revocation_sources
 from inspector.cli import main
 from inspector.lab import pki
-from inspector.lab.revocation import RevocationResponder
+from inspector.lab.revocation import ERROR_PHRASE, RevocationResponder
 from inspector.lab.tls_servers import LoopbackServer, PyOpenSSLServer, closed_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -239,3 +239,13 @@ def test_the_prober_shares_one_answer_between_endpoints(
         )
     assert [r.revocation.status if r.revocation else None for r in results] == ["good", "good"]
     assert responder.requests == ["ocsp"]
+
+
+def test_a_responders_own_words_are_not_recorded(root: pki.Issued) -> None:
+    with RevocationResponder(root, behaviour="http-error") as failing:
+        leaf = pki.make_leaf(root, ocsp_url=failing.ocsp_url, crl_url=failing.crl_url)
+        check = check_revocation([leaf.certificate, root.certificate], timeout=30)
+        assert failing.requests == ["ocsp", "crl"]
+    assert check.status == "unknown"
+    assert "HTTP 503 Service Unavailable" in check.detail
+    assert ERROR_PHRASE not in check.detail
