@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,14 @@ from cryptography.hazmat.primitives.asymmetric import dh
 from agent.rules import evaluate_endpoint
 from agent.store import EndpointIdentity, Store
 from agent.tls import scan_sync
-from agent.tls.model import ScanOptions, Target
+from agent.tls.model import EndpointScan, RevocationCheck, ScanOptions, Target, Transport
 from inspector.lab import pki
 from inspector.lab.tls_servers import OpenSSLServer
 from inspector.lab.tls_truth import openssl_binary
 
 pytestmark = pytest.mark.timeout(240)
+
+T = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def _dhparam_1024(path: Path) -> Path:
@@ -88,3 +91,39 @@ def test_weak_dhe_and_fallback_facts_are_stored_and_judged(tmp_path: Path) -> No
     assert "the server's own parameters" in rules["C12"]
     assert "P2" in rules  # TLS 1.0 accepted
     assert "P6" not in rules  # ... but a downgrade is refused (SCSV honoured)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        None,
+        RevocationCheck("good", "ocsp", "http://127.0.0.1:9/ocsp", "OCSP: good", checked_at=T),
+        RevocationCheck(
+            "unknown",
+            "crl",
+            "http://127.0.0.1:9/crl",
+            "CRL http://127.0.0.1:9/crl: timed out",
+            checked_at=T,
+        ),
+        RevocationCheck(
+            "not-published", detail="the certificate names no OCSP responder", checked_at=T
+        ),
+    ],
+)
+def test_revocation_answers_round_trip(tmp_path: Path, check: RevocationCheck | None) -> None:
+    scan = EndpointScan(host="127.0.0.1", port=443, transport=Transport.TLS, revocation=check)
+    with Store.open(tmp_path / "rev.db") as store:
+        run_id = store.begin_run(agent_id="t", mode="local")
+        store.record_endpoint_scan(run_id, EndpointIdentity(ip="127.0.0.1", port=443), scan)
+        rows = list(store.db.query("SELECT * FROM current_revocation"))
+    if check is None:
+        assert rows == []
+        return
+    (row,) = rows
+    assert (row["revocation_status"], row["revocation_method"], row["revocation_url"]) == (
+        check.status,
+        check.method,
+        check.url,
+    )
+    assert row["revocation_detail"] == check.detail
+    assert row["revocation_checked_at"] == "2026-03-01T09:00:00Z" and row["revoked_at"] is None

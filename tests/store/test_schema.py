@@ -99,6 +99,12 @@ def test_upgrade_from_each_previous_version_keeps_data(tmp_path: Path, stop_befo
                 ("TLS_RSA_WITH_AES_128_CBC_SHA",)
             ]
             assert store.db.execute("SELECT count(*) FROM findings JOIN waivers").fetchone()[0] == 1
+            # columns added later read as "not recorded" on old scans
+            assert store.db.execute(
+                "SELECT dhe_groups, dhe_group_negotiation, revocation_status FROM endpoint_scans"
+            ).fetchall() == [("[]", None, None)]
+            assert store.db.execute("SELECT count(*) FROM current_dhe_groups").fetchone()[0] == 0
+            assert store.db.execute("SELECT count(*) FROM current_revocation").fetchone()[0] == 0
         # and the upgraded database takes new runs
         run_id = store.begin_run(agent_id="new-agent", mode="daemonset")
         store.record_endpoint_scan(run_id, identity(), tls_scan())
