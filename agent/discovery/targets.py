@@ -311,6 +311,18 @@ def _ingress_targets(
             )
 
 
+def _gateway_pods(pods: Iterable[Manifest]) -> dict[tuple[str, str], list[Manifest]]:
+    """(namespace, gateway name) → the pods labelled as serving that Gateway."""
+    gateway_pods: dict[tuple[str, str], list[Manifest]] = {}
+    for pod in pods:
+        gateway_name = (_meta(pod).get("labels") or {}).get(GATEWAY_NAME_LABEL)
+        if gateway_name:
+            gateway_pods.setdefault(
+                (str(_meta(pod).get("namespace", "")), str(gateway_name)), []
+            ).append(pod)
+    return gateway_pods
+
+
 def _gateway_targets(
     state: ClusterState,
     scope: DiscoveryScope,
@@ -388,9 +400,7 @@ def plan_targets(state: ClusterState, scope: DiscoveryScope) -> tuple[Discovered
                 # the pod's own ports on localhost, named and mapped through its IP
                 found += [
                     dataclasses.replace(
-                        item,
-                        target=dataclasses.replace(item.target, host="127.0.0.1"),
-                        source=Source.SIDECAR,
+                        item, target=dataclasses.replace(item.target, host="127.0.0.1")
                     )
                     for item in _pod_targets(
                         pod,
@@ -423,14 +433,7 @@ def plan_targets(state: ClusterState, scope: DiscoveryScope) -> tuple[Discovered
         if scope.ingress:
             local = {_pod_ip(pod): pod for pod in in_scope if _running(pod)}
             found += _ingress_targets(state, scope, services, local)
-            gateway_pods: dict[tuple[str, str], list[Manifest]] = {}
-            for pod in local.values():
-                gateway_name = (_meta(pod).get("labels") or {}).get(GATEWAY_NAME_LABEL)
-                if gateway_name:
-                    gateway_pods.setdefault(
-                        (str(_meta(pod).get("namespace", "")), str(gateway_name)), []
-                    ).append(pod)
-            found += _gateway_targets(state, scope, gateway_pods)
+            found += _gateway_targets(state, scope, _gateway_pods(local.values()))
     found += _egress_targets(scope)
     unique: dict[tuple[str, int, str | None], DiscoveredTarget] = {}
     for item in found:
