@@ -176,6 +176,8 @@ class TableScreen(CryptoscopeScreen):
     def _count(self, generation: int) -> None:
         """Count the matching rows after the first page is on screen (a full scan on big data)."""
         worker = get_current_worker()
+        if generation != self.content_generation:  # a newer page arrived before this started
+            return
         try:
             with self.connection() as conn:
                 self._counting_conn = conn
@@ -245,8 +247,8 @@ class TableScreen(CryptoscopeScreen):
                     else:
                         row = 0
                     table.move_cursor(row=row, column=cursor.column, animate=False)
-            if not self.total_exact:
-                self._count(self.content_generation)
+            if not self.total_exact:  # counted once the rows are painted, not competing with them
+                self.call_after_refresh(self._count, self.content_generation)
         else:
             fresh = [
                 (k, v, c)
