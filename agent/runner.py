@@ -238,11 +238,11 @@ class Agent:
         run_id: int,
         chunk: Sequence[DiscoveredTarget],
         scans: Sequence[EndpointScan],
-        report: _CycleTally,
+        tally: _CycleTally,
     ) -> None:
         by_key = {(scan.host, scan.port, scan.sni): scan for scan in scans}
         pairs: list[tuple[EndpointIdentity, EndpointScan]] = []
-        seen = report.subjects
+        seen = tally.subjects
         for index, item in enumerate(chunk):
             scan = by_key.get(item.key) or (scans[index] if index < len(scans) else None)
             if scan is None:
@@ -274,11 +274,11 @@ class Agent:
         ]
         self.store.record_findings(run_id, findings)
         for _, scan in pairs:
-            report.transports[str(scan.transport)] += 1
-            report.durations.append(scan.duration_s)
+            tally.transports[str(scan.transport)] += 1
+            tally.durations.append(scan.duration_s)
         for finding in findings:
             for requirement in finding.requirements or ("",):
-                report.findings[(str(finding.severity), requirement)] += 1
+                tally.findings[(str(finding.severity), requirement)] += 1
 
     def run_cycle(self) -> CycleReport:
         started = time.monotonic()
