@@ -28,16 +28,21 @@ def lab(
         yield scenario, api
 
 
-def make_reader(vault: FakeKeyVault, token_dir: Path) -> VaultReader:
-    token = token_dir / "azure-identity-token"
-    token.write_text(vault.federated_token)
-    credential = WorkloadIdentityCredential(
+def lab_credential(vault: FakeKeyVault, token_file: Path) -> WorkloadIdentityCredential:
+    """Workload identity against the lab vault's token endpoint, with the token read from `token_file`."""
+    return WorkloadIdentityCredential(
         tenant_id=vault.tenant,
         client_id=vault.client_id,
-        token_file_path=str(token),
+        token_file_path=str(token_file),
         authority=vault.authority,
         connection_verify=vault.ca_file,
     )
+
+
+def make_reader(vault: FakeKeyVault, token_dir: Path) -> VaultReader:
+    token = token_dir / "azure-identity-token"
+    token.write_text(vault.federated_token)
+    credential = lab_credential(vault, token)
     settings = VaultSettings(
         url_overrides={VAULT_NAME: vault.url},
         verify_challenge_resource=False,

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azure.identity import DefaultAzureCredential, WorkloadIdentityCredential
+from azure.identity import DefaultAzureCredential
 
 from agent.secrets.compare import CompareSettings, compare, parse_cryptoperiods
 from agent.secrets.keyvault import VaultReader, VaultSettings, hsm_backed, vault_url
 from agent.secrets.model import ObjectType
 from inspector.lab import pki
 from inspector.lab.keyvault import FakeKeyVault, FakeVersion, certificate_policy, rotate_policy
+from tests.secrets.conftest import lab_credential
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -74,13 +75,7 @@ def token_file(vault: FakeKeyVault, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def reader(vault: FakeKeyVault, token_file: Path) -> Iterator[VaultReader]:
-    credential = WorkloadIdentityCredential(
-        tenant_id=vault.tenant,
-        client_id=vault.client_id,
-        token_file_path=str(token_file),
-        authority=vault.authority,
-        connection_verify=vault.ca_file,
-    )
+    credential = lab_credential(vault, token_file)
     settings = VaultSettings(
         url_overrides={"kv-lab": vault.url}, verify_challenge_resource=False, ca_file=vault.ca_file
     )
@@ -169,13 +164,7 @@ def test_unreachable_vault_is_recorded_quickly(token_file: Path, vault: FakeKeyV
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead_port = sock.getsockname()[1]
-    credential = WorkloadIdentityCredential(
-        tenant_id=vault.tenant,
-        client_id=vault.client_id,
-        token_file_path=str(token_file),
-        authority=vault.authority,
-        connection_verify=vault.ca_file,
-    )
+    credential = lab_credential(vault, token_file)
     reader = VaultReader(
         credential,
         VaultSettings(
@@ -215,13 +204,7 @@ def test_default_azure_credential_from_webhook_env(
 def test_wrong_federated_token_is_a_credential_error(vault: FakeKeyVault, tmp_path: Path) -> None:
     bad = tmp_path / "token"
     bad.write_text("not-the-token")
-    credential = WorkloadIdentityCredential(
-        tenant_id=vault.tenant,
-        client_id=vault.client_id,
-        token_file_path=str(bad),
-        authority=vault.authority,
-        connection_verify=vault.ca_file,
-    )
+    credential = lab_credential(vault, bad)
     reader = VaultReader(
         credential,
         VaultSettings(
