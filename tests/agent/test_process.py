@@ -205,7 +205,8 @@ def test_the_agent_process_serves_health_metrics_and_an_authorised_snapshot(
             and headers["X-Cryptoscope-Node"] == "node-a"
         )
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=25)  # within Kubernetes' default 30 s grace period, even with the watch open
+        # within Kubernetes' default 30 s grace period, even with the watch open
+        process.wait(timeout=25)
         assert process.returncode == 0
     finally:
         if process.poll() is None:

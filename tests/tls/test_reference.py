@@ -20,7 +20,6 @@ IANA_DIR = ROOT / "data" / "iana"
 DATA_DIR = ROOT / "agent" / "tls" / "data"
 
 
-
 def _generator() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "gen_iana_tables", ROOT / "scripts" / "gen_iana_tables.py"
