@@ -59,12 +59,16 @@ class StallMeter:
         self.worst = 0.0
         self.where = ""
         self.phase = "start"
+        #: The longest gap seen in each phase.
+        self.by_phase: dict[str, float] = {}
 
     def tick(self) -> None:
         now = time.perf_counter()
         gap = now - self.last - TICK_S
         if gap > self.worst:
             self.worst, self.where = gap, self.phase
+        if gap > self.by_phase.get(self.phase, 0.0):
+            self.by_phase[self.phase] = gap
         self.last = now
 
 
@@ -174,6 +178,7 @@ async def run_app(db: Path) -> dict[str, object]:
         await wait_until(lambda: app.polls >= polls + 2, timeout=30)
         meter.phase = "end"
     figures["longest event-loop stall"] = (meter.worst, meter.where)
+    figures["  longest stall per phase"] = dict(meter.by_phase)
     return figures
 
 

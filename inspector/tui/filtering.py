@@ -46,6 +46,9 @@ class Filterable:
     sql: str
     numeric: bool = False
     searchable: bool = True
+    #: Cheaper equivalent clauses for ``name=value`` (and ``name:value``), by lower-case value,
+    #: e.g. an indexed subquery instead of an expression evaluated on every row.
+    equals: tuple[tuple[str, str], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -151,6 +154,9 @@ def _looks_like_value(term: str) -> bool:
 
 
 def _column_clause(column: Filterable, op: str, value: str) -> tuple[str, list[object]]:
+    shortcut = dict(column.equals).get(value.lower()) if op in (":", "=", "!=") else None
+    if shortcut is not None:
+        return (f"NOT ({shortcut})" if op == "!=" else f"({shortcut})"), []
     if op == ":":
         if column.numeric:
             return f"{column.sql} = ?", [_number(value, column.name)]

@@ -94,6 +94,36 @@ def _grade_sql(endpoint_id: str) -> str:
     return f"(CASE {worst} WHEN 0 THEN 'F' WHEN 1 THEN 'D' WHEN 2 THEN 'C' WHEN 3 THEN 'B' WHEN 4 THEN 'B' ELSE 'A' END)"
 
 
+#: Severities behind each grade letter, and the worse ones an endpoint of that grade has none of.
+_GRADE_SEVERITIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "F": (("critical",), ()),
+    "D": (("high",), ("critical",)),
+    "C": (("medium",), ("critical", "high")),
+    "B": (("low", "info"), ("critical", "high", "medium")),
+    "A": ((), SEVERITIES),
+}
+
+
+def _endpoints_with_open(severities: Sequence[str]) -> str:
+    listed = ", ".join(f"'{severity}'" for severity in severities)
+    return (
+        "SELECT f.endpoint_id FROM findings f WHERE f.resolved_at IS NULL AND f.severity IN "
+        f"({listed}) AND f.waived = 0 AND f.endpoint_id IS NOT NULL"
+    )
+
+
+def _grade_equals(endpoint_id: str) -> tuple[tuple[str, str], ...]:
+    """``grade=X`` as indexed subqueries (findings by resolved_at, severity): 10 ms instead of
+    evaluating the grade of all 100,000 endpoints (0.2 s). Same letters as :func:`_grade_sql`."""
+    clauses = []
+    for letter, (has, worse) in _GRADE_SEVERITIES.items():
+        parts = [f"{endpoint_id} IN ({_endpoints_with_open(has)})"] if has else []
+        if worse:
+            parts.append(f"{endpoint_id} NOT IN ({_endpoints_with_open(worse)})")
+        clauses.append((letter.lower(), " AND ".join(parts)))
+    return tuple(clauses)
+
+
 # --------------------------------------------------------------------------- list queries
 
 
@@ -119,10 +149,16 @@ class Column:
     searchable: bool = True
     sortable: bool = True
     filter_name: str | None = None
+    #: See :attr:`Filterable.equals`.
+    equals: tuple[tuple[str, str], ...] = ()
 
     def filterable(self) -> Filterable:
         return Filterable(
-            self.filter_name or self.key, self.sql, numeric=self.numeric, searchable=self.searchable
+            self.filter_name or self.key,
+            self.sql,
+            numeric=self.numeric,
+            searchable=self.searchable,
+            equals=self.equals,
         )
 
 
@@ -375,7 +411,14 @@ ENDPOINTS = ListQuery(
         Column(
             "findings", "FINDINGS", _OPEN_FINDINGS, kind="number", numeric=True, searchable=False
         ),
-        Column("grade", "GRADE", _grade_sql("e.id"), kind="grade", searchable=False),
+        Column(
+            "grade",
+            "GRADE",
+            _grade_sql("e.id"),
+            kind="grade",
+            searchable=False,
+            equals=_grade_equals("e.id"),
+        ),
     ),
     default_sort="namespace",
     two_phase=True,
