@@ -16,6 +16,7 @@ them shows up there.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from rich.segment import Segment
@@ -23,8 +24,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
-#: Cells kept before the cache starts over (a few screens' worth).
-CELL_CACHE_LIMIT = 8192
+#: Rendered cells kept (a few dozen screens' worth); past it the older half is dropped.
+CELL_CACHE_LIMIT = 20_000
 
 
 class StableDataTable(DataTable[Any]):
@@ -42,6 +43,15 @@ class StableDataTable(DataTable[Any]):
         if stable is not None:
             stable.clear()
             self._content_cells.clear()
+
+    def clear(self, columns: bool = False) -> StableDataTable:
+        """Remove the rows; renders by content stay valid (new rows often repeat old values)."""
+        kept = self._content_cells
+        self._content_cells = {}
+        super().clear(columns)
+        if not columns:
+            self._content_cells = kept
+        return self
 
     def _render_cell(
         self,
@@ -122,7 +132,9 @@ def _with_meta(style: Style | None, meta: Style) -> Style:
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= CELL_CACHE_LIMIT:
-        cache.clear()
+        # Dicts keep insertion order: drop the older half, so a full cache never means a full repaint.
+        for old in list(itertools.islice(cache, CELL_CACHE_LIMIT // 2)):
+            del cache[old]
     cache[key] = value
 
 

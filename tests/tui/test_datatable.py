@@ -79,3 +79,11 @@ async def test_renders_like_textuals_datatable_after_appends_updates_and_moves()
         same()
         # The caches did their job: most visible cells came from them, not from Rich.
         assert stable._stable_cells and stable._content_cells
+        for table in (stable, plain):  # a new filter: other rows, many values seen before
+            table.clear()
+            for i in range(30):
+                table.add_row(*_row(i * 7), key=f"again-{i}")
+            table.move_cursor(row=4, column=1)
+        assert stable._content_cells  # survives clear(): the look of a value did not change
+        await pilot.pause()
+        same()
