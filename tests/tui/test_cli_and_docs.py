@@ -17,7 +17,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "tui.md"
 def tui_options() -> list[str]:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    tui = subparsers.choices["tui"]  # type: ignore[attr-defined]
+    tui = subparsers.choices["tui"]  # type: ignore[index]
     return [
         option
         for action in tui._actions
