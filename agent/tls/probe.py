@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 
 from agent.tls.client_hello import HelloSpec, client_hello, ssl2_client_hello
 from agent.tls.connection import Endpoint, HelloReply, exchange_hello, exchange_ssl2_hello
@@ -11,6 +12,8 @@ from agent.tls.model import ScanOptions, Target
 from agent.tls.starttls import POSTGRES_SSL_REQUEST, StartTLS
 
 __all__ = ["POSTGRES_SSL_REQUEST", "Probe"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -75,7 +78,9 @@ async def _exchange_raw(endpoint: Endpoint, data: bytes) -> tuple[str, bytes]:
     except ConnectionRefusedError:
         return "refused", b""
     except (OSError, TimeoutError) as exc:
-        return "error", str(exc).encode()
+        # the answer slot carries only what the peer sent: an OS error is no answer
+        log.debug("raw exchange with %s:%s failed: %s", endpoint.host, endpoint.port, exc)
+        return "error", b""
     try:
         async with asyncio.timeout(endpoint.read_timeout):
             writer.write(data)
