@@ -120,6 +120,16 @@ class AgentOutcome:
 # --------------------------------------------------------------------------- finding and fetching
 
 
+
+def _copy_bounded(source: Any, destination: Any, limit: int, chunk: int = 256 * 1024) -> None:
+    """Copy a stream, refusing one that grows past `limit` (a missing Content-Length bounds nothing)."""
+    copied = 0
+    while block := source.read(chunk):
+        copied += len(block)
+        if copied > limit:
+            raise CollectError(f"snapshot too large: more than {limit} bytes")
+        destination.write(block)
+
 def find_agents(
     core: kubernetes.client.CoreV1Api,
     namespace: str,
@@ -231,7 +241,7 @@ def fetch_snapshot(
             if length > MAX_SNAPSHOT_BYTES:
                 raise CollectError(f"snapshot too large: {length} bytes")
             with destination.open("wb") as handle:
-                shutil.copyfileobj(response, handle, 256 * 1024)
+                _copy_bounded(response, handle, MAX_SNAPSHOT_BYTES)
             if length and destination.stat().st_size != length:
                 raise CollectError(
                     f"snapshot truncated: {destination.stat().st_size} of {length} bytes"

@@ -283,3 +283,15 @@ def test_merging_a_file_that_is_not_a_snapshot_fails_cleanly(tmp_path: Path) -> 
     bogus.write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(CollectError, match="not a usable snapshot"):
         merge_snapshot(tmp_path / "local.db", bogus, Provenance("x"))
+
+
+def test_a_snapshot_without_length_is_still_bounded() -> None:
+    import io
+
+    from inspector.collect import CollectError, _copy_bounded
+
+    sink = io.BytesIO()
+    _copy_bounded(io.BytesIO(b"x" * 1000), sink, limit=1000, chunk=64)
+    assert sink.getvalue() == b"x" * 1000
+    with pytest.raises(CollectError, match="too large"):
+        _copy_bounded(io.BytesIO(b"x" * 1001), io.BytesIO(), limit=1000, chunk=64)
