@@ -66,7 +66,7 @@ def test_add_list_remove(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_rule_is_refused(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
-        add_waiver(db, rule="Z9", subject="*", reason="r", approver="a", expires="2026-12-31") == 2
+        add_waiver(db, rule="Z9", subject="*", reason="r", approver="a", expires="2099-12-31") == 2
     )
     assert "unknown rule" in capsys.readouterr().err
 
@@ -100,11 +100,11 @@ def test_import_yaml(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str
             "not in the future",
         ),
         (
-            "waivers:\n  - {rule: C6, subject: '*', reason: '', approver: a, expires: 2026-12-31}\n",
+            "waivers:\n  - {rule: C6, subject: '*', reason: '', approver: a, expires: 2099-12-31}\n",
             "reason",
         ),
         (
-            "waivers:\n  - {rule: C6, subjekt: '*', reason: r, approver: a, expires: 2026-12-31}\n",
+            "waivers:\n  - {rule: C6, subjekt: '*', reason: r, approver: a, expires: 2099-12-31}\n",
             "unknown keys",
         ),
         (
