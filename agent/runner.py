@@ -86,33 +86,21 @@ class NamedInspector:
 
 
 def load_inspectors(modules: Iterable[str] = INSPECTOR_MODULES) -> list[NamedInspector]:
-    """The built-in inspectors that are installed (a module not yet written is skipped)."""
+    """The built-in inspectors: each module's `inspect(context)`."""
     found: list[NamedInspector] = []
     for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        inspect = getattr(module, "inspect", None)
-        if callable(inspect):
-            found.append(NamedInspector(name.rsplit(".", 1)[-1], inspect))
+        inspect = getattr(importlib.import_module(name), "inspect", None)
+        if not callable(inspect):
+            raise TypeError(f"inspector module {name} has no inspect(context) function")
+        found.append(NamedInspector(name.rsplit(".", 1)[-1], inspect))
     return found
 
 
 def default_prober() -> Prober:
-    """`agent.tls.scan_endpoints`, resolved when first needed."""
-    import agent.tls
+    """`agent.tls.scan_endpoints`, imported when first needed."""
+    from agent.tls import scan_endpoints
 
-    prober: Prober | None = getattr(agent.tls, "scan_endpoints", None)
-    if prober is None:
-        try:
-            prober = importlib.import_module("agent.tls.prober").scan_endpoints
-        except (ImportError, AttributeError) as exc:
-            raise RuntimeError("agent.tls.scan_endpoints is not available in this build") from exc
-    assert prober is not None
-    return prober
+    return scan_endpoints
 
 
 def identity_of(item: DiscoveredTarget) -> EndpointIdentity:
