@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from inspector.tui.app import CryptoscopeApp
 from tests.tui.factory import NOW, build_database
@@ -56,7 +56,13 @@ async def settle(app: CryptoscopeApp, pilot: object) -> None:
             continue
         quiet += 1
         if quiet == 2:
+            break
+    # DataTable sizes its columns on an Idle event; under load a screenshot can come first.
+    for _ in range(100):
+        tables = list(app.screen.query(DataTable))
+        if not any(t._require_update_dimensions or t._updated_cells for t in tables):
             return
+        await pilot.pause(0.02)  # type: ignore[attr-defined]
 
 
 Settle = Callable[[CryptoscopeApp, object], Awaitable[None]]
