@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -178,10 +179,21 @@ def _jwk_facts(jwk: Any) -> tuple[str | None, int | None, str | None]:
 CredentialFactory = Callable[[], TokenCredential]
 
 
-def default_credential() -> TokenCredential:
-    """``DefaultAzureCredential``: workload identity on AKS, managed identity, then developer logins."""
-    from azure.identity import DefaultAzureCredential
+#: What the workload-identity webhook injects into a pod that uses it.
+WORKLOAD_IDENTITY_ENV = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE")
 
+
+def default_credential() -> TokenCredential:
+    """Workload identity when the webhook set it up, else ``DefaultAzureCredential``.
+
+    A pod given workload identity uses that identity only: were its token exchange to fail,
+    ``DefaultAzureCredential`` would go on to the node's managed identity (IMDS), a wider
+    identity than the one the operator granted.
+    """
+    from azure.identity import DefaultAzureCredential, WorkloadIdentityCredential
+
+    if all(os.environ.get(name) for name in WORKLOAD_IDENTITY_ENV):
+        return WorkloadIdentityCredential()
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
 

@@ -251,3 +251,21 @@ def test_urls_and_hsm_helpers() -> None:
     assert hsm_backed(None, "https://kv.vault.azure.net") is None
     with pytest.raises(ValueError, match="TYPE=DAYS"):
         parse_cryptoperiods("password=3")
+
+
+def test_a_workload_identity_pod_never_falls_back_to_the_node_identity(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With the webhook's variables set, only WorkloadIdentityCredential is used (no IMDS fallback)."""
+    from azure.identity import DefaultAzureCredential, WorkloadIdentityCredential
+
+    from agent.secrets.keyvault import default_credential
+
+    token_file = tmp_path / "token"
+    token_file.write_text("a-federated-token")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001")
+    monkeypatch.setenv("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000002")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+    assert isinstance(default_credential(), WorkloadIdentityCredential)
+    monkeypatch.delenv("AZURE_FEDERATED_TOKEN_FILE")
+    assert isinstance(default_credential(), DefaultAzureCredential)
