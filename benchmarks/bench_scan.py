@@ -20,7 +20,7 @@ It is a script, not a test: it asserts nothing and prints figures.
     SSLYZE_PYTHON=/path/to/venv/bin/python python benchmarks/bench_scan.py
 
 sslyze conflicts with our `cryptography` pin: install it in its own virtualenv
-(default /work/.bench-venv, or $SSLYZE_PYTHON). testssl.sh and sslscan come from
+(default .bench-venv, or $SSLYZE_PYTHON). testssl.sh and sslscan come from
 Debian (packages testssl.sh, sslscan). A tool that is absent is skipped with a message.
 """
 
@@ -70,7 +70,7 @@ from inspector.lab.tls_truth import (  # noqa: E402
 )
 
 PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-DEFAULT_SSLYZE_PYTHON = "/work/.bench-venv/bin/python"
+DEFAULT_SSLYZE_PYTHON = str(Path(__file__).resolve().parents[1] / ".bench-venv" / "bin" / "python")
 TOOLS = ("cryptoscope", "cryptoscope-api", "sslyze", "testssl", "sslscan")
 
 

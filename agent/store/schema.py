@@ -332,7 +332,7 @@ DELETE FROM iana_groups
 
 @MIGRATIONS()
 def m0003_secrets_and_key_vault(db: Database) -> None:
-    """CSI-mounted secrets (mounts, objects, files — facts only) and Key Vault metadata (helper E).
+    """CSI-mounted secrets (mounts, objects, files — facts only) and Key Vault metadata.
 
     Subjects with first/last seen (``secret_mounts``, ``vault_objects``) and per-run
     observations; "current" views pick each subject's newest observation. No column
