@@ -10,16 +10,15 @@ certificate and key facts, vault version metadata. The caller's run must exist.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator
 
 from agent.secrets.inspector import MountRecord, ObjectRecord, SecretsCycleResult
 from agent.secrets.model import FileFacts, KeyFacts, VaultObjectFacts
 from agent.secrets.subjects import vault_object_key
 from agent.store import Store, utc_text
+from agent.store.store import certificate_facts
 
 
 def _flag(value: bool | None) -> int | None:
@@ -43,19 +42,6 @@ def _keys_json(keys: tuple[KeyFacts, ...]) -> str:
             for key in keys
         ]
     )
-
-
-@contextlib.contextmanager
-def _transaction(store: Store) -> Iterator[sqlite3.Connection]:
-    conn = store.db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
-        conn.execute("COMMIT")
 
 
 def _upsert_subject(
@@ -108,18 +94,7 @@ def _insert_file(
             (
                 file_id,
                 position,
-                cert.sha256,
-                cert.sha1,
-                cert.subject,
-                cert.issuer,
-                cert.serial,
-                utc_text(cert.not_before),
-                utc_text(cert.not_after),
-                cert.key_type,
-                cert.key_bits,
-                cert.curve,
-                cert.signature_algorithm,
-                cert.signature_hash,
+                *certificate_facts(cert),
                 int(cert.is_ca),
                 int(cert.self_signed),
                 cert.spki_sha256,
@@ -319,7 +294,7 @@ def record_secrets(
 ) -> tuple[str, ...]:
     """Write mounts, objects, files, vault metadata, findings and errors; returns the covered subject keys."""
     seen = utc_text(seen_at or result.started_at)
-    with _transaction(store) as conn:
+    with store.transaction() as conn:
         for mount in result.mounts:
             _insert_mount(conn, run_id, mount, seen)
         for facts in result.vault_objects:

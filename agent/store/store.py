@@ -47,6 +47,26 @@ MAX_MESSAGE_CHARS = 500
 RUN_STATUSES = ("running", "ok", "partial", "failed", "interrupted")
 
 
+
+def certificate_facts(cert: CertificateInfo) -> tuple[object, ...]:
+    """The certificate columns every certificate table shares, in this order: sha256, sha1,
+    subject, issuer, serial, not_before, not_after, key_type, key_bits, curve,
+    signature_algorithm, signature_hash."""
+    return (
+        cert.sha256,
+        cert.sha1,
+        cert.subject,
+        cert.issuer,
+        cert.serial,
+        utc_text(cert.not_before),
+        utc_text(cert.not_after),
+        cert.key_type,
+        cert.key_bits,
+        cert.curve,
+        cert.signature_algorithm,
+        cert.signature_hash,
+    )
+
 class StoreError(Exception):
     """The database cannot be used; the message says why. Nothing was changed."""
 
@@ -244,7 +264,7 @@ class Store:
         try:
             # one writer migrates at a time: a second process creating the same file waits, then
             # finds the migrations applied (each migration is a savepoint inside this transaction)
-            with self._write():
+            with self.transaction():
                 MIGRATIONS.apply(self.db)
                 self.db.execute(f"PRAGMA user_version = {len(MIGRATIONS.applied(self.db))}")
                 reference.load_iana_tables(self.db)
@@ -261,8 +281,10 @@ class Store:
         self.close()
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction; taken IMMEDIATE so it never fails half-way on a lock."""
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; taken IMMEDIATE so it never fails half-way on a lock.
+
+        Other writers of the same file (e.g. the secrets records) use it too."""
         if self.readonly:
             raise StoreError(f"{self.path} is open read-only")
         conn = self.db.conn
@@ -298,7 +320,7 @@ class Store:
             from agent.rules import RULES
 
             rules = RULES.values()
-        with self._write() as conn:
+        with self.transaction() as conn:
             self._sync_rules(conn, rules)
             cursor = conn.execute(
                 "INSERT INTO runs (agent_id, node, mode, profile, scope, tool_version, started_at)"
@@ -350,7 +372,7 @@ class Store:
         if status not in RUN_STATUSES or status == "running":
             raise ValueError(f"status must be one of ok, partial, failed, interrupted: {status!r}")
         now = utc_text(finished_at)
-        with self._write() as conn:
+        with self.transaction() as conn:
             if status in ("ok", "partial"):
                 conn.execute(
                     "CREATE TEMP TABLE IF NOT EXISTS covered_subjects (subject_key TEXT PRIMARY KEY)"
@@ -384,7 +406,7 @@ class Store:
 
     def mark_interrupted(self, agent_id: str) -> int:
         """Mark this agent's runs still 'running' (its previous process died) as interrupted."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             cursor = conn.execute(
                 "UPDATE runs SET status = 'interrupted',"
                 " endpoint_count = (SELECT count(*) FROM endpoint_scans WHERE run_id = runs.id),"
@@ -409,7 +431,7 @@ class Store:
         ids: list[int] = []
         rows = _ChildRows()
         self._certificates_written.clear()
-        with self._write() as conn:
+        with self.transaction() as conn:
             for identity, scan in items:
                 try:
                     ids.append(self._insert_endpoint_scan(conn, run_id, identity, scan, rows))
@@ -546,18 +568,7 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (sha256) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
             (
-                cert.sha256,
-                cert.sha1,
-                cert.subject,
-                cert.issuer,
-                cert.serial,
-                utc_text(cert.not_before),
-                utc_text(cert.not_after),
-                cert.key_type,
-                cert.key_bits,
-                cert.curve,
-                cert.signature_algorithm,
-                cert.signature_hash,
+                *certificate_facts(cert),
                 json.dumps(list(cert.san_dns)),
                 json.dumps(list(cert.san_ip)),
                 int(cert.is_ca),
@@ -579,7 +590,7 @@ class Store:
         occurred_at: datetime | None = None,
     ) -> None:
         """An error of the run itself (discovery, Kubernetes API, a cut cycle), one line."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO errors (run_id, endpoint_scan_id, stage, subject_key, message, occurred_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -621,7 +632,7 @@ class Store:
             for finding in findings
         ]
         keys = [(run_id, row[0], row[4], row[5]) for row in rows]
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.executemany(
                 "INSERT INTO findings (rule_id, severity, requirements, subject_type, subject_key,"
                 " endpoint_id, detail_key, message, remediation, first_seen, last_seen, first_run_id,"
@@ -699,7 +710,7 @@ class Store:
         ):
             if not value or not value.strip():
                 raise StoreError(f"a waiver needs a {label}")
-        with self._write() as conn:
+        with self.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO waivers (rule_id, subject_pattern, reason, approver, created_at, expires_at, source)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -727,7 +738,7 @@ class Store:
         """
         ids: list[int] = []
         now = utc_text(created_at)
-        with self._write() as conn:
+        with self.transaction() as conn:
             for spec in specs:
                 duplicate = conn.execute(
                     "SELECT id FROM waivers WHERE removed_at IS NULL AND rule_id = ? AND subject_pattern = ?"
@@ -756,7 +767,7 @@ class Store:
 
     def remove_waiver(self, waiver_id: int, *, removed_at: datetime | None = None) -> None:
         """Withdraw a waiver. The row stays (it is evidence); its findings reopen."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             cursor = conn.execute(
                 "UPDATE waivers SET removed_at = ? WHERE id = ? AND removed_at IS NULL",
                 (utc_text(removed_at), waiver_id),
@@ -767,7 +778,7 @@ class Store:
 
     def refresh_waivers(self, now: datetime | None = None) -> None:
         """Re-evaluate every finding against the waivers active at ``now`` (expired ones reopen)."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             self._apply_waivers(conn, utc_text(now))
 
     def waivers(
@@ -785,7 +796,7 @@ class Store:
     def prune(self, retention_runs: int, *, agent_id: str | None = None) -> int:
         """Keep the newest ``retention_runs`` runs per agent (at least the latest); returns runs deleted."""
         keep = max(1, retention_runs)
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute("PRAGMA foreign_keys = ON")
             doomed = [
                 row[0]
