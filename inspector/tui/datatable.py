@@ -9,7 +9,10 @@ object itself (by identity), its position, width and styles — so only new or
 changed cells are rendered. Anything that restyles the table (theme, CSS,
 zebra stripes, cursor settings) clears it through ``_clear_caches``.
 
-It overrides private DataTable methods (``_render_cell``, ``_clear_caches``);
+It also repaints lines drawn before new rows were measured (Textual keeps those, with the
+old column widths, until the cursor moves).
+
+It overrides private DataTable methods (``_render_cell``, ``_clear_caches``, ``_on_idle``);
 the TUI's snapshot tests pin the output, so a Textual upgrade that changes
 them shows up there.
 """
@@ -22,6 +25,7 @@ from typing import Any
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 
 #: Rendered cells kept (a few dozen screens' worth); past it the older half is dropped.
@@ -43,6 +47,25 @@ class StableDataTable(DataTable[Any]):
         if stable is not None:
             stable.clear()
             self._content_cells.clear()
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        """Measure new rows (Textual's own step), then drop lines drawn with the old column widths.
+
+        Textual keys its line caches on ``_update_count``, which measuring does not bump: a line
+        painted between ``add_row`` and this idle (a busy loop, a screenshot) kept the label-wide
+        columns until the cursor moved.
+        """
+        before = self._column_widths()
+        await super()._on_idle(event)
+        if self._column_widths() != before:
+            self._update_count += 1
+            self.refresh()
+
+    def _column_widths(self) -> tuple[int, ...]:
+        return (
+            self._label_column.content_width,
+            *(column.content_width for column in self.columns.values()),
+        )
 
     def clear(self, columns: bool = False) -> StableDataTable:
         """Remove the rows; renders by content stay valid (new rows often repeat old values)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
@@ -87,3 +88,27 @@ async def test_renders_like_textuals_datatable_after_appends_updates_and_moves()
         assert stable._content_cells  # survives clear(): the look of a value did not change
         await pilot.pause()
         same()
+
+
+class OneTable(App[None]):
+    def compose(self) -> ComposeResult:
+        yield StableDataTable(id="stable", cursor_type="cell")
+
+    def on_mount(self) -> None:
+        table = self.query_one(StableDataTable)
+        table.add_column("ID", key="id")
+        table.add_column("RULE", key="rule")
+
+
+async def test_lines_drawn_before_rows_are_measured_are_redrawn_with_the_new_widths() -> None:
+    """Textual keeps lines painted between add_row and the measuring idle (label-wide columns)."""
+    app = OneTable()
+    async with app.run_test(size=(80, 10)) as pilot:
+        table = app.query_one(StableDataTable)
+        await pilot.pause()
+        table.add_row("1", "C-EXPIRED-CERTIFICATE", key="a")
+        early = "".join(segment.text for segment in table.render_line(1))  # painted before the idle
+        assert "C-EXPIRED-CERTIFICATE" not in early  # still the label's width: the race exists
+        await table._on_idle(events.Idle())  # the measuring idle, with nothing else in between
+        later = "".join(segment.text for segment in table.render_line(1))
+        assert "C-EXPIRED-CERTIFICATE" in later

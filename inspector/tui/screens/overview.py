@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from inspector.tui import render
+from inspector.tui.datatable import StableDataTable
 from inspector.tui.keys import DETAIL_BINDINGS
 from inspector.tui.queries import GRADES, Overview, overview_basics, overview_findings
 from inspector.tui.saving import SaveError, save_rows
@@ -59,7 +60,7 @@ class OverviewScreen(CryptoscopeScreen):
         yield Static("loading…", id="freshness")
         with Grid():
             for panel_id, (title, columns) in PANELS.items():
-                table: DataTable[object] = DataTable(
+                table: DataTable[object] = StableDataTable(
                     id=f"panel-{panel_id}", cursor_type="row", zebra_stripes=False
                 )
                 table.border_title = title

@@ -10,9 +10,10 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
+from inspector.tui.datatable import StableDataTable
 from inspector.tui.keys import TABLE_BINDINGS
 from inspector.tui.queries import ENDPOINTS, Scope, workload_pods, workload_secrets
 from inspector.tui.screens.table import DrillFn, TableScreen
@@ -37,7 +38,7 @@ class WorkloadScreen(TableScreen):
     def compose(self) -> ComposeResult:
         yield Static(self.crumb_text(), id="crumbs")
         yield Static("loading…", id="status")
-        yield DataTable(id="rows", cursor_type="cell", zebra_stripes=True)
+        yield StableDataTable(id="rows", cursor_type="cell", zebra_stripes=True)
         yield Static("Mounted secrets: loading…", id="secrets")
         yield Footer()
 
