@@ -38,7 +38,9 @@ class UsageError(Exception):
 def command_names() -> list[str]:
     """Every subcommand, by module name, without importing any of them."""
     return sorted(
-        info.name for info in pkgutil.iter_modules(commands_package.__path__) if not info.name.startswith("_")
+        info.name
+        for info in pkgutil.iter_modules(commands_package.__path__)
+        if not info.name.startswith("_")
     )
 
 

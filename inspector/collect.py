@@ -120,7 +120,6 @@ class AgentOutcome:
 # --------------------------------------------------------------------------- finding and fetching
 
 
-
 def _copy_bounded(source: Any, destination: Any, limit: int, chunk: int = 256 * 1024) -> None:
     """Copy a stream, refusing one that grows past `limit` (a missing Content-Length bounds nothing)."""
     copied = 0
@@ -129,6 +128,7 @@ def _copy_bounded(source: Any, destination: Any, limit: int, chunk: int = 256 * 
         if copied > limit:
             raise CollectError(f"snapshot too large: more than {limit} bytes")
         destination.write(block)
+
 
 def find_agents(
     core: kubernetes.client.CoreV1Api,

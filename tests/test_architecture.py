@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_import_contracts_hold() -> None:
-    lint_imports = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    lint_imports = shutil.which("lint-imports") or str(
+        Path(sys.executable).with_name("lint-imports")
+    )
     completed = subprocess.run(
         [lint_imports, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
@@ -45,6 +47,8 @@ def test_every_command_module_registers_its_command() -> None:
     from inspector.cli import build_parser, command_names
 
     subparsers = next(
-        action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
     )
     assert sorted(subparsers.choices) == command_names()

@@ -19,7 +19,11 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 KeyKind = Literal["rsa", "ec", "ed25519"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
-_CURVES: dict[int, ec.EllipticCurve] = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}
+_CURVES: dict[int, ec.EllipticCurve] = {
+    256: ec.SECP256R1(),
+    384: ec.SECP384R1(),
+    521: ec.SECP521R1(),
+}
 _HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha1": hashes.SHA1(),
     "sha256": hashes.SHA256(),
@@ -176,7 +180,11 @@ def make_leaf(
     if crl_url:
         builder = builder.add_extension(
             x509.CRLDistributionPoints(
-                [x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)]
+                [
+                    x509.DistributionPoint(
+                        [x509.UniformResourceIdentifier(crl_url)], None, None, None
+                    )
+                ]
             ),
             critical=False,
         )
@@ -196,7 +204,9 @@ class PemFiles:
     ca: Path  # the root(s) a client should trust
 
 
-def write_pem_files(directory: Path, name: str, leaf: Issued, chain: tuple[Issued, ...], root: Issued) -> PemFiles:
+def write_pem_files(
+    directory: Path, name: str, leaf: Issued, chain: tuple[Issued, ...], root: Issued
+) -> PemFiles:
     """Write `<name>.crt` (leaf + `chain`), `<name>.key` and `<name>-ca.crt` (root) into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     cert_path = directory / f"{name}.crt"

@@ -15,7 +15,9 @@ def test_an_os_error_is_not_reported_as_peer_bytes(monkeypatch: pytest.MonkeyPat
         raise OSError(101, "Network is unreachable")
 
     monkeypatch.setattr(connection, "open_connection", unreachable)
-    status, answer = asyncio.run(probe._exchange_raw(Endpoint("127.0.0.1", 9), b"HEAD / HTTP/1.0\r\n\r\n"))
+    status, answer = asyncio.run(
+        probe._exchange_raw(Endpoint("127.0.0.1", 9), b"HEAD / HTTP/1.0\r\n\r\n")
+    )
     assert (status, answer) == ("error", b"")
 
 
