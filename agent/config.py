@@ -111,7 +111,8 @@ def _vault_urls(text: str) -> str:
 
 MODES = ("daemonset", "sidecar", "cluster")
 
-#: Every agent setting. Extend here (and only here).
+#: Every agent setting. Extend here (and only here). One line per setting: a table, not code.
+# fmt: off
 SETTINGS: tuple[Setting, ...] = (
     Setting("mode", _mode, "daemonset", "daemonset (pods on this node), sidecar (own pod) or cluster (everything)"),
     Setting("node_name", str, "", "this node's name (downward API spec.nodeName)", env_override="NODE_NAME"),
@@ -169,6 +170,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("keyvault_ca_file", str, "", "CA bundle for the Key Vault TLS connection (default: system trust)"),
     Setting("keyvault_verify_challenge_resource", _bool, True, "require the vault's auth challenge to name its own domain (off only for loopback test vaults)"),
 )
+# fmt: on
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
@@ -229,7 +231,9 @@ AgentSettings = dataclasses.make_dataclass(
 )
 
 
-def load_settings(flags: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None) -> Any:
+def load_settings(
+    flags: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None
+) -> Any:
     """:class:`AgentSettings` from flags (text), then the environment, then defaults; raises SettingsError."""
     import os
 

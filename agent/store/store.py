@@ -47,7 +47,6 @@ MAX_MESSAGE_CHARS = 500
 RUN_STATUSES = ("running", "ok", "partial", "failed", "interrupted")
 
 
-
 def certificate_facts(cert: CertificateInfo) -> tuple[object, ...]:
     """The certificate columns every certificate table shares, in this order: sha256, sha1,
     subject, issuer, serial, not_before, not_after, key_type, key_bits, curve,
@@ -66,6 +65,7 @@ def certificate_facts(cert: CertificateInfo) -> tuple[object, ...]:
         cert.signature_algorithm,
         cert.signature_hash,
     )
+
 
 class StoreError(Exception):
     """The database cannot be used; the message says why. Nothing was changed."""
