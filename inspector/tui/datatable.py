@@ -12,7 +12,8 @@ zebra stripes, cursor settings) clears it through ``_clear_caches``.
 It also repaints lines drawn before new rows were measured (Textual keeps those, with the
 old column widths, until the cursor moves).
 
-It overrides private DataTable methods (``_render_cell``, ``_clear_caches``, ``_on_idle``);
+It overrides private DataTable methods (``_render_cell``, ``_clear_caches``, ``_on_idle``,
+``_update_dimensions``);
 the TUI's snapshot tests pin the output, so a Textual upgrade that changes
 them shows up there.
 """
@@ -22,10 +23,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from rich.cells import cell_len
+from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.render import measure
 from textual.widgets import DataTable
 
 #: Rendered cells kept (a few dozen screens' worth); past it the older half is dropped.
@@ -60,6 +64,32 @@ class StableDataTable(DataTable[Any]):
         if self._column_widths() != before:
             self._update_count += 1
             self.refresh()
+
+    def _update_dimensions(self, new_rows: Any) -> None:
+        """Widen the columns for new one-line rows without labels here, measuring text directly.
+
+        Textual measures each cell through ``measure()``, which builds console options per
+        cell (a page of 100 rows: 800 calls on the event loop); for plain text that is the
+        longest line's cell length, computed here. Other rows (labels, auto height) and the
+        rest of the work (virtual size) stay Textual's.
+        """
+        console = self.app.console
+        columns = self.ordered_columns
+        others = []
+        for row_key in new_rows:
+            row_index = self._row_locations.get(row_key)
+            row = self.rows.get(row_key)
+            if row_index is None or row is None:
+                continue
+            if row.label is not None or row.auto_height or row.height != 1:
+                others.append(row_key)
+                continue
+            renderables = self._get_row_renderables(row_index)
+            for column, renderable in zip(columns, renderables.cells, strict=False):
+                width = _width(console, renderable)
+                if width > column.content_width:
+                    column.content_width = width
+        super()._update_dimensions(others)
 
     def _column_widths(self) -> tuple[int, ...]:
         return (
@@ -147,6 +177,14 @@ class StableDataTable(DataTable[Any]):
             ]
             for line in lines
         ]
+
+
+def _width(console: Console, renderable: Any) -> int:
+    """What Textual's ``measure(console, renderable, 1)`` gives, quickly for plain ``Text``."""
+    if type(renderable) is Text:
+        lines = renderable.plain.splitlines()
+        return max(map(cell_len, lines)) if lines else 0
+    return measure(console, renderable, 1)
 
 
 def _with_meta(style: Style | None, meta: Style) -> Style:

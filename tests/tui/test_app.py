@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Tree
 
 from agent.store import EndpointIdentity, Store
-from inspector.tui.app import CryptoscopeApp
+from inspector.tui.app import GC_FULL_PASS_EVERY, CryptoscopeApp
 from inspector.tui.screens.dialogs import HelpScreen, PromptScreen, SaveScreen
 from inspector.tui.screens.endpoint import EndpointScreen
 from inspector.tui.screens.overview import OverviewScreen
@@ -551,3 +552,17 @@ async def test_brackets_in_data_and_input_are_shown_literally(tmp_path: Path) ->
         await pilot.press("slash", *"bogus:[x]", "enter")
         await settle(app, pilot)
         assert "unknown column 'bogus'" in static_text(screen, "#status")
+
+
+async def test_the_heap_is_frozen_while_the_app_runs_and_released_when_it_ends(
+    cluster_db: Path,
+) -> None:
+    """Full GC passes skip what exists once the app is up, and come rarer; all undone after it."""
+    thresholds = gc.get_threshold()
+    app = make_app(cluster_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert gc.get_freeze_count() > 1000  # modules, CSS and widgets at least
+        assert gc.get_threshold() == (*thresholds[:2], GC_FULL_PASS_EVERY)
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
