@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import gc
 import os
 import statistics
 import sys
@@ -74,6 +75,28 @@ class StallMeter:
         self.last = now
 
 
+class GcMeter:
+    """Garbage-collector passes per generation: how many, and the longest (they stop every thread)."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.passes: dict[int, list[float]] = {}
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.passes.setdefault(info["generation"], []).append(
+                time.perf_counter() - self.started
+            )
+
+    def figures(self) -> dict[str, float]:
+        return {
+            f"generation {generation}: {len(times)} passes, longest": max(times)
+            for generation, times in sorted(self.passes.items())
+        }
+
+
 def _holds(condition: Callable[[], bool]) -> bool:
     try:
         return condition()
@@ -105,6 +128,8 @@ async def run_app(db: Path) -> dict[str, object]:
     meter = StallMeter()
     started = time.perf_counter()
     cpu_started = time.process_time()
+    gc_meter = GcMeter()
+    gc.callbacks.append(gc_meter)
     app = CryptoscopeApp(db, refresh_interval=2.0, now=lambda: DEFAULT_NOW)
     async with app.run_test(size=(160, 50)) as pilot:
         app.set_interval(TICK_S, meter.tick)
@@ -185,6 +210,8 @@ async def run_app(db: Path) -> dict[str, object]:
         meter.phase = "end"
     figures["longest event-loop stall"] = (meter.worst, meter.where)
     figures["  longest stall per phase"] = dict(meter.by_phase)
+    gc.callbacks.remove(gc_meter)
+    figures["garbage-collector passes (all threads)"] = gc_meter.figures()
     return figures
 
 
