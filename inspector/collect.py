@@ -48,34 +48,11 @@ DEFAULT_PORT = 9443
 #: Largest snapshot accepted from one agent.
 MAX_SNAPSHOT_BYTES = 2 * 1024**3
 
-#: Tables never copied from a snapshot: bookkeeping, operator-owned waivers, our own provenance.
+#: Tables never copied from a snapshot: bookkeeping, operator-owned waivers, our own provenance
+#: (``collected_snapshots`` and ``collected_runs``, schema migration ``m0006_collect_provenance``).
 SKIPPED_TABLES = frozenset(
     {"_sqlite_migrations", "waivers", "collected_snapshots", "collected_runs"}
 )
-
-PROVENANCE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS collected_snapshots (
-    id INTEGER PRIMARY KEY,
-    agent_id TEXT NOT NULL,
-    node TEXT,
-    pod TEXT,
-    namespace TEXT,
-    snapshot_time TEXT,
-    collected_at TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    runs_merged INTEGER NOT NULL DEFAULT 0,
-    runs_present INTEGER NOT NULL DEFAULT 0,
-    runs_unfinished INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS collected_runs (
-    source_agent TEXT NOT NULL,
-    source_run_id INTEGER NOT NULL,
-    source_started_at TEXT NOT NULL,
-    local_run_id INTEGER NOT NULL,
-    snapshot_id INTEGER NOT NULL REFERENCES collected_snapshots (id),
-    PRIMARY KEY (source_agent, source_run_id, source_started_at)
-);
-"""
 
 
 class CollectError(Exception):
@@ -582,10 +559,9 @@ def merge_snapshot(local_db: Path, snapshot: Path, provenance: Provenance) -> Me
     digest = hashlib.sha256(snapshot.read_bytes()).hexdigest()
     with tempfile.TemporaryDirectory(prefix="cryptoscope-merge-") as directory:
         upgraded = _prepare_snapshot(snapshot, Path(directory))
-        Store.open(local_db).close()  # create or upgrade the local schema
+        Store.open(local_db).close()  # create or upgrade the local schema (provenance tables too)
         conn = sqlite3.connect(local_db, timeout=30, isolation_level=None)
         try:
-            conn.executescript(PROVENANCE_SCHEMA)
             conn.execute("ATTACH DATABASE ? AS snap", (f"{upgraded.resolve().as_uri()}?mode=ro",))
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -598,3 +598,41 @@ JOIN endpoint_scans s ON s.id = e.latest_scan_id
 WHERE s.revocation_status IS NOT NULL
 """,
     )
+
+
+@MIGRATIONS()
+def m0006_collect_provenance(db: Database) -> None:
+    """Where merged evidence came from (``cryptoscope collect``): one row per snapshot merged
+    (agent, node, pod, snapshot time, SHA-256) and one per run merged (source agent, run id and
+    start → local run id), so collecting the same runs twice changes nothing.
+
+    ``IF NOT EXISTS``: before this migration ``collect`` created these very tables itself, so a
+    database it wrote already has them (with rows) and keeps them as they are.
+    """
+    _script(
+        db,
+        """
+CREATE TABLE IF NOT EXISTS collected_snapshots (
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    node TEXT,
+    pod TEXT,
+    namespace TEXT,
+    snapshot_time TEXT,
+    collected_at TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    runs_merged INTEGER NOT NULL DEFAULT 0,
+    runs_present INTEGER NOT NULL DEFAULT 0,
+    runs_unfinished INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS collected_runs (
+    source_agent TEXT NOT NULL,
+    source_run_id INTEGER NOT NULL,
+    source_started_at TEXT NOT NULL,
+    local_run_id INTEGER NOT NULL,
+    snapshot_id INTEGER NOT NULL REFERENCES collected_snapshots (id),
+    PRIMARY KEY (source_agent, source_run_id, source_started_at)
+);
+CREATE INDEX IF NOT EXISTS idx_collected_snapshots_agent_sha256 ON collected_snapshots (agent_id, sha256)
+""",
+    )
