@@ -45,6 +45,9 @@ class FullHandshake:
     certificate_requested: bool = False
     client_cert_required: bool = False
     error: str | None = None
+    #: DER OCSP response stapled by the server (status_request was sent); b"" when none was
+    #: stapled, None when the handshake did not get that far.
+    ocsp_staple: bytes | None = None
 
 
 def _iana_cipher(openssl_name: str | None) -> str | None:
@@ -116,7 +119,16 @@ def full_handshake(
                 starttls.negotiate_blocking(sock, deadline)
             except StartTLSError as exc:
                 return FullHandshake(error=str(exc))
-        connection = SSL.Connection(_context(), sock)
+        staples: list[bytes] = []
+
+        def keep_staple(conn: SSL.Connection, der: bytes, data: object) -> bool:
+            staples.append(der)
+            return True
+
+        context = _context()
+        context.set_ocsp_client_callback(keep_staple)
+        connection = SSL.Connection(context, sock)
+        connection.request_ocsp()  # status_request: the staple is judged later, never here
         connection.set_info_callback(
             lambda conn, where, ret: states.append(conn.get_state_string().decode(errors="replace"))
         )
@@ -153,6 +165,7 @@ def full_handshake(
             certificate_requested=requested,
             client_cert_required=required,
             error=None if required else error,
+            ocsp_staple=staples[0] if staples else (b"" if error is None else None),
         )
     except TimeoutError:
         return FullHandshake(error=f"handshake timed out after {timeout:g}s")

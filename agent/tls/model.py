@@ -144,6 +144,36 @@ class RevocationCheck:
     #: RFC 5280 reason ("keyCompromise", ...) when revoked and given.
     reason: str | None = None
     checked_at: datetime | None = None
+    #: Which certificate of the presented chain this is about: 0 the leaf, 1 the next, ...
+    position: int = 0
+    #: SHA-256 (hex) of that certificate's DER; None when unknown (older records).
+    sha256: str | None = None
+
+
+#: Outcomes of a stapled OCSP response (:class:`OCSPStaple.status`).
+STAPLE_STATUSES: tuple[str, ...] = ("good", "revoked", "unknown")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OCSPStaple:
+    """The OCSP response the server stapled in the chain handshake (status_request, RFC 6066/6961)."""
+
+    #: A response came with the handshake.
+    stapled: bool
+    #: The leaf carries the TLS feature extension status_request (OCSP Must-Staple, RFC 7633).
+    must_staple: bool = False
+    #: What the response says about the leaf: "good", "revoked", "unknown"; None when none stapled
+    #: or unreadable. Believed only when `verified`.
+    status: str | None = None
+    #: Signed by the leaf's issuer (or its delegated responder), about the leaf, and current.
+    verified: bool | None = None
+    produced_at: datetime | None = None
+    this_update: datetime | None = None
+    next_update: datetime | None = None
+    revoked_at: datetime | None = None
+    reason: str | None = None
+    #: Why it is not believed, or what was found; one line.
+    detail: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -183,6 +213,11 @@ class EndpointScan:
     connections: int = 0
     #: The leaf's revocation status; None when not checked (ScanOptions.check_revocation off).
     revocation: RevocationCheck | None = None
+    #: One check per presented certificate except a self-signed root, leaf first (position 0);
+    #: empty when not checked. ``revocation`` is the leaf's entry.
+    chain_revocation: tuple[RevocationCheck, ...] = ()
+    #: The stapled OCSP response of the chain handshake; None when no chain handshake was made.
+    ocsp_staple: OCSPStaple | None = None
 
     @property
     def accepted_protocols(self) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ from agent.tls.handshake import FullHandshake, full_handshake
 from agent.tls.model import (
     PROTOCOL_NAMES,
     EndpointScan,
+    OCSPStaple,
     ProtocolResult,
     RevocationCheck,
     ScanOptions,
@@ -45,7 +46,7 @@ from agent.tls.model import (
     Transport,
 )
 from agent.tls.probe import Probe
-from agent.tls.revocation import check_revocation_async
+from agent.tls.revocation import check_chain_revocation_async, judge_staple, load_anchors
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class _Progress:
     handshake: FullHandshake | None = None
     fallback: bool | None = None
     revocation: RevocationCheck | None = None
+    chain_revocation: tuple[RevocationCheck, ...] = ()
+    ocsp_staple: OCSPStaple | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     error: str | None = None
 
@@ -240,12 +243,18 @@ async def _chain(probe: Probe, progress: _Progress) -> None:
             timeout=options.connect_timeout + options.read_timeout,
             starttls=probe.starttls,
         )
-    if options.check_revocation and progress.handshake.certificates:
-        progress.revocation = await check_revocation_async(
-            progress.handshake.certificates,
+    chain = progress.handshake.certificates
+    if chain:  # the staple is judged offline; the whole chain is asked when revocation is on
+        anchors = load_anchors(options.ca_file)
+        progress.ocsp_staple = judge_staple(progress.handshake.ocsp_staple, chain, anchors=anchors)
+    if options.check_revocation and chain:
+        progress.chain_revocation = await check_chain_revocation_async(
+            chain,
             ca_file=options.ca_file,
             timeout=options.revocation_timeout,
+            staple=progress.ocsp_staple,
         )
+        progress.revocation = progress.chain_revocation[0]
 
 
 async def _fallback(probe: Probe, progress: _Progress) -> None:
@@ -348,6 +357,8 @@ def _result(
         duration_s=round(duration, 3),
         connections=probe.connections,
         revocation=progress.revocation,
+        chain_revocation=progress.chain_revocation,
+        ocsp_staple=progress.ocsp_staple,
     )
 
 
