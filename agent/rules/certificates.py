@@ -15,7 +15,7 @@ from datetime import timedelta
 from agent.rules.model import Rule, RuleSettings, Severity, Violation
 from agent.rules.registry import register
 from agent.rules.subjects import EndpointSubject
-from agent.tls.model import CertificateInfo
+from agent.tls.model import CertificateInfo, RevocationCheck
 
 REQ_CERTS = ("4.2.1", "4.2.1.1")
 
@@ -160,21 +160,55 @@ def _inventory_incomplete(subject: EndpointSubject, settings: RuleSettings) -> I
             )
 
 
+def _revocation_checks(subject: EndpointSubject) -> tuple[RevocationCheck, ...]:
+    """Each checked certificate's answer, leaf first (older scans carry the leaf's alone)."""
+    scan = subject.scan
+    if scan.chain_revocation:
+        return scan.chain_revocation
+    return (scan.revocation,) if scan.revocation is not None else ()
+
+
 def _revoked(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
-    check = subject.scan.revocation
-    if check is None or check.status in ("good", "not-published") or not subject.scan.certificates:
+    """A revoked certificate anywhere in the chain fails; a revoked intermediate as a revoked leaf."""
+    certificates = subject.scan.certificates
+    for check in _revocation_checks(subject):
+        if check.status in ("good", "not-published") or not certificates:
+            continue
+        position = check.position if 0 <= check.position < len(certificates) else 0
+        label = _label(certificates[position], position)
+        # the leaf keeps its historical keys; other certificates are told apart by fingerprint
+        suffix = "" if position == 0 else f":{check.sha256 or position}"
+        where = (check.method or "").upper().replace("OCSP-STAPLE", "stapled OCSP")
+        source = f" ({where} {check.url})" if check.url else (f" ({where})" if where else "")
+        if check.status == "revoked":
+            when = f" on {check.revoked_at:%Y-%m-%d}" if check.revoked_at else ""
+            why = f", reason {check.reason}" if check.reason else ""
+            yield Violation(f"{label}: REVOKED{when}{why}{source}", "revoked" + suffix)
+        else:
+            yield Violation(
+                f"{label}: revocation status UNKNOWN: {check.detail or 'no reason given'}",
+                "unknown" + suffix,
+                severity=Severity.INFO,
+            )
+
+
+def _stapling(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:
+    """Must-Staple without a staple fails (clients that honour RFC 7633 refuse the connection);
+    a staple that cannot be believed is reported lower (clients may reject it)."""
+    staple = subject.scan.ocsp_staple
+    if staple is None or not subject.scan.certificates:
         return
     leaf = _label(subject.scan.certificates[0], 0)
-    source = f" ({check.method.upper()} {check.url})" if check.method and check.url else ""
-    if check.status == "revoked":
-        when = f" on {check.revoked_at:%Y-%m-%d}" if check.revoked_at else ""
-        why = f", reason {check.reason}" if check.reason else ""
-        yield Violation(f"{leaf}: REVOKED{when}{why}{source}", "revoked")
-    else:
+    if staple.must_staple and not staple.stapled:
         yield Violation(
-            f"{leaf}: revocation status UNKNOWN: {check.detail or 'no reason given'}",
-            "unknown",
-            severity=Severity.INFO,
+            f"{leaf}: OCSP Must-Staple (TLS feature status_request) but no OCSP response stapled",
+            "must-staple",
+        )
+    elif staple.stapled and staple.verified is False:
+        yield Violation(
+            f"{leaf}: stapled OCSP response not believed: {staple.detail}",
+            "staple-invalid",
+            severity=None if staple.must_staple else Severity.LOW,
         )
 
 
@@ -237,12 +271,13 @@ for rule in (
     ),
     Rule(
         "K7",
-        "Certificate revoked (OCSP / CRL)",
+        "Certificate of the chain revoked (OCSP / CRL / stapled OCSP)",
         Severity.CRITICAL,
         ("4.2.1",),
         "PCI DSS 4.0.1 4.2.1 (certificates are not expired or revoked); RFC 6960, RFC 5280",
-        "Replace the revoked certificate now and find out why it was revoked. When the status is"
-        " UNKNOWN, let the agent reach the certificate's OCSP responder / CRL distribution point.",
+        "Replace the revoked certificate (leaf or intermediate: reissue under a CA that is not"
+        " revoked) now and find out why it was revoked. When the status is UNKNOWN, let the agent"
+        " reach the certificate's OCSP responder / CRL distribution point.",
         _revoked,
     ),
     Rule(
@@ -272,6 +307,16 @@ for rule in (
         "Reissue the certificate with a subject and subjectAltName entries for every name it serves;"
         " a field the prober could not read (key size, signature algorithm) needs a manual inventory entry.",
         _inventory_incomplete,
+    ),
+    Rule(
+        "K11",
+        "OCSP Must-Staple without a valid stapled response",
+        Severity.HIGH,
+        ("4.2.1",),
+        "RFC 7633 (TLS feature status_request), RFC 6066 / RFC 6961 (OCSP stapling), RFC 6960",
+        "Turn OCSP stapling on in the server (e.g. nginx ssl_stapling, openssl -status_file) and"
+        " keep the stapled response fresh, or reissue the certificate without Must-Staple.",
+        _stapling,
     ),
 ):
     register(rule)

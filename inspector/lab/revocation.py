@@ -4,6 +4,11 @@
     with RevocationResponder(root) as responder:
         leaf = pki.make_leaf(root, ocsp_url=responder.ocsp_url, crl_url=responder.crl_url)
         responder.revoke(leaf)                 # OCSP answers "revoked", the CRL lists it
+        staple = responder.ocsp_response(leaf) # DER to staple (openssl s_server -status_file)
+
+A chain with an intermediate: one responder per CA (the root's answers for the
+intermediate, the intermediate's for the leaf); :func:`with_revocation_extensions`
+re-signs a certificate with AIA / CRL distribution point / OCSP Must-Staple added.
 
 OCSP requests (POST ``/ocsp``, or GET ``/ocsp/<base64>``) are answered with
 ``cryptography.x509.ocsp.OCSPResponseBuilder`` signed by the CA's key; ``/crl``
@@ -25,6 +30,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from inspector.lab.pki import Issued, PrivateKey, generate_key
 
@@ -166,8 +172,18 @@ class RevocationResponder:
             return ocsp.OCSPResponseBuilder.build_unsuccessful(
                 ocsp.OCSPResponseStatus.MALFORMED_REQUEST
             ).public_bytes(serialization.Encoding.DER)
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        serial = request.serial_number
+        return self._response_for(request.serial_number)
+
+    def ocsp_response(
+        self, certificate: Issued | x509.Certificate, *, age: dt.timedelta | None = None
+    ) -> bytes:
+        """The DER OCSP response this responder gives for ``certificate`` now (what a server
+        staples); ``age`` moves it into the past (e.g. 2 days: nextUpdate has gone by)."""
+        cert = certificate.certificate if isinstance(certificate, Issued) else certificate
+        return self._response_for(cert.serial_number, age=age or dt.timedelta(0))
+
+    def _response_for(self, serial: int, *, age: dt.timedelta = dt.timedelta(0)) -> bytes:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0) - age
         revoked = self.revoked.get(serial)
         # the response names the certificate asked about; the lab only needs its serial and CA
         subject = _placeholder_for(serial, self.issuer)
@@ -243,4 +259,49 @@ def _self_signed(name: x509.Name, key: PrivateKey) -> x509.Certificate:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=1))
         .sign(key, hashes.SHA256())
+    )
+
+
+def with_revocation_extensions(
+    certificate: Issued,
+    issuer: Issued,
+    *,
+    ocsp_url: str | None = None,
+    crl_url: str | None = None,
+    must_staple: bool = False,
+) -> Issued:
+    """``certificate`` re-signed by ``issuer`` with an AIA OCSP entry, a CRL distribution point
+    and/or the TLS feature status_request (OCSP Must-Staple, RFC 7633) added; same key and serial."""
+    cert = certificate.certificate
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(cert.subject)
+        .issuer_name(issuer.certificate.subject)
+        .public_key(certificate.key.public_key())
+        .serial_number(cert.serial_number)
+        .not_valid_before(cert.not_valid_before_utc)
+        .not_valid_after(cert.not_valid_after_utc)
+    )
+    added = {
+        x509.AuthorityInformationAccess.oid: bool(ocsp_url),
+        x509.CRLDistributionPoints.oid: bool(crl_url),
+        x509.TLSFeature.oid: must_staple,
+    }
+    for extension in cert.extensions:
+        if not added.get(extension.oid):  # replaced, never duplicated
+            builder = builder.add_extension(extension.value, extension.critical)
+    if ocsp_url:
+        access = x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+        )
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
+    if crl_url:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    if must_staple:
+        builder = builder.add_extension(
+            x509.TLSFeature([x509.TLSFeatureType.status_request]), critical=False
+        )
+    return Issued(
+        builder.sign(issuer.key, None if _is_ed(issuer) else hashes.SHA256()), certificate.key
     )
