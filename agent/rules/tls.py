@@ -12,7 +12,7 @@ from agent.rules.model import Check, Rule, RuleSettings, Severity, Violation
 from agent.rules.registry import register
 from agent.rules.subjects import EndpointSubject
 from agent.rules.suites import WEAK_EC_GROUPS, is_post_quantum_group, suite_has
-from agent.tls.dh_groups import CUSTOM_PREFIX
+from agent.tls.dh_groups import group_bits
 from agent.tls.model import Transport
 
 NIST = frozenset({"nist"})
@@ -90,11 +90,9 @@ def _fallback(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Viol
 
 
 def dh_group_bits(name: str) -> int | None:
-    """Size of a finite-field group as the prober names it ("ffdhe3072", "custom-DH-1024")."""
-    for prefix in ("ffdhe", CUSTOM_PREFIX):
-        if name.startswith(prefix) and name[len(prefix) :].isdigit():
-            return int(name[len(prefix) :])
-    return None
+    """Size of a finite-field group as the prober names it ("ffdhe3072", "modp1024 (RFC 2409)",
+    "custom-DH-1024")."""
+    return group_bits(name)
 
 
 def _weak_dhe(subject: EndpointSubject, settings: RuleSettings) -> Iterator[Violation]:

@@ -1,8 +1,8 @@
 """Hand-built ClientHellos for SSL 2.0, SSL 3.0 and TLS 1.0 to 1.3.
 
 Only the hello is built: enumeration needs nothing past the server's first flight. TLS 1.3
-key shares are real (X25519, X448, NIST curves, ML-KEM via `cryptography`) where the library
-can make them, and random bytes of the right length otherwise.
+key shares are real (X25519, X448, NIST curves, ML-KEM via `cryptography`, RFC 7919 FFDHE by
+modular exponentiation) where they can be made, and random bytes of the right length otherwise.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import secrets
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 
-from agent.tls import reference
+from agent.tls import dh_groups, reference
 from agent.tls.wire import (
     SSL2_CIPHERS,
     VERSIONS,
@@ -128,6 +129,8 @@ def key_share_bytes(group_id: int) -> bytes:
             if group_id == 4590:  # curveSM2MLKEM768: ECDH first, like the NIST-curve hybrids
                 return _SM2_GENERATOR + mlkem
             return mlkem
+    if group_id in dh_groups.rfc7919_group_ids():  # g^x mod p with a throw-away 256-bit x
+        return dh_groups.ffdhe_public_value(group_id, 2 + secrets.randbits(256))
     item = reference.group(group_id)
     length = item.key_share_length if item and item.key_share_length else 32
     return os.urandom(length)
