@@ -376,10 +376,16 @@ def judge_crl(
     )
 
 
+#: Reasons whose RFC 5280 spelling is not plain camelCase of cryptography's enum name.
+_REASON_SPELLING = {"ca_compromise": "cACompromise", "aa_compromise": "aACompromise"}
+
+
 def _reason_name(name: str | None) -> str | None:
     """``key_compromise`` -> ``keyCompromise`` (RFC 5280 spelling)."""
     if not name:
         return None
+    if name in _REASON_SPELLING:
+        return _REASON_SPELLING[name]
     head, *rest = name.split("_")
     return head + "".join(part.capitalize() for part in rest)
 
