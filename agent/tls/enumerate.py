@@ -350,6 +350,17 @@ async def enumerate_groups_tls13(
     return found, None
 
 
+@dataclasses.dataclass
+class LegacyCurves:
+    """TLS <= 1.2 ECDHE curves found, in the server's order where it imposes one."""
+
+    found: list[int] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    #: Why curves beyond `found` cannot be seen (a case the probes cannot decide); None when
+    #: the list is complete.
+    incomplete: str | None = None
+
+
 async def enumerate_groups_legacy(
     probe: Probe,
     version: str,
@@ -357,23 +368,23 @@ async def enumerate_groups_legacy(
     candidates: Sequence[int] | None = None,
     known_first: int | None = None,
     anchor: int | None = None,
-) -> tuple[list[int], str | None]:
+) -> LegacyCurves:
     """Offer the accepted ECDHE suites with the remaining curves; the ServerKeyExchange names the pick.
 
     `known_first` is the curve the server already picked from all candidates (seen while
     enumerating suites): it saves the first probe. `anchor` is a curve that must stay in every
-    offer (an ECDSA certificate's curve, RFC 8422 5.1): it goes last, and once the server picks
-    it nothing beyond it can be seen.
+    offer (an ECDSA certificate's curve, RFC 8422 5.1): it goes last. A server that follows the
+    client's order picks it only when no other curve offered is supported: the list is complete.
+    A server that imposes its order picks it whenever it ranks it above the curves left, and
+    those can then never be seen: :func:`_anchor_verdict` tells the two apart where it can.
     """
     remaining = list(tls12_candidate_groups() if candidates is None else candidates)
-    found: list[int] = []
+    result = LegacyCurves()
     if known_first is not None and known_first in remaining:
-        found.append(known_first)
+        result.found.append(known_first)
         remaining.remove(known_first)
-        if known_first == anchor:
-            return found, None
     while remaining:
-        offer = [g for g in remaining if g != anchor] + ([anchor] if anchor is not None else [])
+        offer = [g for g in remaining if g != anchor] + ([anchor] if anchor in remaining else [])
         spec = HelloSpec(version, tuple(ecdhe_suites), probe.server_name, groups=tuple(offer))
         reply = await probe.hello(spec, read_key_exchange=True)
         params = reply.key_exchange
@@ -382,21 +393,59 @@ async def enumerate_groups_legacy(
             and params is not None
             and params.named_group in offer
         ):
-            if params.named_group not in found:
-                found.append(params.named_group)
-            if params.named_group == anchor:
-                return found, None  # every later offer would need it too
-            remaining.remove(params.named_group)
+            pick = params.named_group
+            result.found.append(pick)
+            remaining.remove(pick)
+            if pick == anchor:
+                if len(offer) > 1:  # picked over the curves left: every later offer needs it too
+                    result.incomplete = await _anchor_verdict(
+                        probe, version, ecdhe_suites, result.found, anchor
+                    )
+                return result
             continue
-        if reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED):
-            return found, None
-        if reply.kind == ReplyKind.SERVER_HELLO:
-            return (
-                found,
-                None,
-            )  # picked a curve we did not offer, or no ServerKeyExchange: stop here
-        return found, f"{version} groups: {_describe(reply)}"
-    return found, None
+        if reply.kind in (ReplyKind.ALERT, ReplyKind.CLOSED, ReplyKind.SERVER_HELLO):
+            # refused (nothing left it supports), or picked a curve we did not offer / sent no
+            # ServerKeyExchange: stop here
+            return result
+        result.error = f"{version} groups: {_describe(reply)}"
+        return result
+    return result
+
+
+async def _anchor_verdict(
+    probe: Probe, version: str, ecdhe_suites: Sequence[int], found: list[int], anchor: int
+) -> str | None:
+    """The server picked the certificate's curve (offered last) over every curve left.
+
+    Following the client's order, it would have picked any other curve it supports: the list is
+    complete (None). Imposing its own order, it ranks the certificate's curve above whatever is
+    left, which TLS 1.2 cannot see past (returns why). One probe decides between the two when
+    another curve was found: offer the certificate's curve first and that curve second.
+    """
+    name = reference.group_name(anchor)
+    others = [g for g in found if g != anchor]
+    if not others:
+        return (
+            f"{version} curves: the server picks its certificate's curve {name} over every other "
+            "curve offered; it supports no other, or ranks all others below it (an ECDSA-only "
+            "server imposing its order): undecidable in TLS 1.2, where that curve must be offered"
+        )
+    spec = HelloSpec(version, tuple(ecdhe_suites), probe.server_name, groups=(anchor, others[0]))
+    reply = await probe.hello(spec, read_key_exchange=True)
+    params = reply.key_exchange
+    pick = params.named_group if reply.kind == ReplyKind.SERVER_HELLO and params else None
+    if pick == anchor:
+        return None  # follows the client's order: nothing else was left
+    hidden = (
+        f"{version} curves ranked below {name}, the certificate's curve, cannot be seen: the "
+        "ECDSA-only server imposes its curve order and that curve must be in every offer"
+    )
+    if pick == others[0]:
+        return hidden
+    return (
+        f"{version} curves ranked below {name}, the certificate's curve, may be hidden: an "
+        "ECDSA-only server imposing its curve order would hide them (the order probe got no answer)"
+    )
 
 
 @dataclasses.dataclass

@@ -188,6 +188,9 @@ class EndpointScan:
     groups: tuple[str, ...] = ()
     #: Per version, IANA group names in the server's preference order where known.
     groups_by_version: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: Per version, why its group list may be incomplete: a case the probes cannot decide (an
+    #: ECDSA-only server imposing its curve order in TLS 1.2). Absent when the list is complete.
+    groups_incomplete: Mapping[str, str] = dataclasses.field(default_factory=dict)
     #: Leaf first, as presented by the server.
     certificates: tuple[CertificateInfo, ...] = ()
     chain: ChainValidation | None = None

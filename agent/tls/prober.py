@@ -33,6 +33,7 @@ from agent.tls.enumerate import (
     enumerate_version,
     fallback_scsv,
     first_hello,
+    tls12_candidate_groups,
 )
 from agent.tls.handshake import FullHandshake, full_handshake
 from agent.tls.model import (
@@ -61,6 +62,8 @@ class _Progress:
     versions: dict[str, VersionOutcome] = dataclasses.field(default_factory=dict)
     groups_by_version: dict[str, list[int]] = dataclasses.field(default_factory=dict)
     dhe: DHEGroups | None = None
+    #: Per version, why its group list may be incomplete (undecidable by the probes).
+    groups_incomplete: dict[str, str] = dataclasses.field(default_factory=dict)
     handshake: FullHandshake | None = None
     fallback: bool | None = None
     revocation: RevocationCheck | None = None
@@ -146,6 +149,22 @@ async def _groups(probe: Probe, progress: _Progress) -> None:
         if outcome.groups_seen:
             known = progress.groups_by_version.setdefault(outcome.version, [])
             known += [g for g in outcome.groups_seen if g not in known]
+    _note_tls13_curves(progress)
+
+
+def _note_tls13_curves(progress: _Progress) -> None:
+    """Where TLS 1.2 curves could not all be seen, name the TLS 1.3 groups that are TLS 1.2
+    curves too: a hint, said to be one (nothing is added to the TLS 1.2 list)."""
+    tls13 = progress.groups_by_version.get("TLSv1.3", [])
+    curves = set(tls12_candidate_groups())
+    for version, reason in list(progress.groups_incomplete.items()):
+        found = progress.groups_by_version.get(version, [])
+        also = [g for g in tls13 if g in curves and g not in found]
+        if also:
+            names = ", ".join(reference.group_name(g) for g in also)
+            progress.groups_incomplete[version] = (
+                f"{reason}; TLS 1.3 also accepts {names} (not confirmed for {version})"
+            )
 
 
 async def _tls13_groups(probe: Probe, progress: _Progress) -> None:
@@ -178,14 +197,17 @@ async def _legacy_curves(probe: Probe, progress: _Progress, outcome: VersionOutc
     seen_first = outcome.groups_seen[0] if outcome.groups_seen else None
     if seen_first == anchor:
         seen_first = None  # seen with the anchor early in the offer: ask again with it last
-    found, error = await enumerate_groups_legacy(
+    curves = await enumerate_groups_legacy(
         probe, outcome.version, (free or ecdhe)[:32], known_first=seen_first, anchor=anchor
     )
+    found = curves.found
     # curves first; RFC 7919 groups (enumerated at the same time) may already be there
     known = progress.groups_by_version.get(outcome.version, [])
     progress.groups_by_version[outcome.version] = found + [g for g in known if g not in found]
-    if error:
-        progress.warnings.append(error)
+    if curves.error:
+        progress.warnings.append(curves.error)
+    if curves.incomplete:
+        progress.groups_incomplete[outcome.version] = curves.incomplete
 
 
 async def _legacy_dhe(probe: Probe, progress: _Progress, outcome: VersionOutcome) -> None:
@@ -323,6 +345,7 @@ def _result(
     if handshake is not None and handshake.error and not handshake.client_cert_required:
         warnings.append(f"full handshake: {handshake.error}")
     warnings += [outcome.error for outcome in progress.versions.values() if outcome.error]
+    warnings += [progress.groups_incomplete[v] for v in sorted(progress.groups_incomplete)]
     dh_bits = [bits for outcome in progress.versions.values() for bits in outcome.dh_bits]
     dh_bits += [seen.bits for seen in progress.dhe.seen] if progress.dhe else []
     dhe_groups: list[str] = []
@@ -343,6 +366,7 @@ def _result(
         protocols=protocols,
         groups=tuple(union),
         groups_by_version=groups_by_version,
+        groups_incomplete=dict(sorted(progress.groups_incomplete.items())),
         certificates=tuple(certificate_info(cert) for cert in certs),
         chain=chain,
         dhe_min_bits=min(dh_bits) if dh_bits else None,

@@ -43,9 +43,9 @@ def _openssl(*args: str, stdin: bytes | None = None) -> bytes:
     ).stdout
 
 
-def _named_prime(bits: int) -> int:
-    """The prime OpenSSL itself holds for ffdhe<bits>."""
-    pem = _openssl("genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", f"group:ffdhe{bits}")
+def _named_prime(bits: int, prefix: str = "ffdhe") -> int:
+    """The prime OpenSSL itself holds for ffdhe<bits> (or modp_<bits>)."""
+    pem = _openssl("genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", f"group:{prefix}{bits}")
     return load_pem_parameters(pem).parameter_numbers().p
 
 
@@ -142,7 +142,10 @@ def test_openssl_3_0_groups_ffdhe2048_uses_fixed_parameters(lab_pki: LabPems) ->
         )
         result = scan([Target(server.host, server.port)])[(server.host, server.port)].result
     truth = identify(sent)  # the prime named against OpenSSL's own group primes
-    assert sent in {_named_prime(size) for size in FFDHE_BITS} or truth.custom
+    # OpenSSL 3.0's automatic parameters are RFC 3526's MODP group of the key's strength
+    openssl_groups = {_named_prime(size) for size in FFDHE_BITS}
+    openssl_groups |= {_named_prime(size, "modp_") for size in (1536, 2048, 3072, 4096)}
+    assert sent in openssl_groups or truth.custom
     assert result.dhe_groups == (truth.name,)
     assert result.dhe_min_bits == sent.bit_length()
     # asked for ffdhe4096 only and still sent its own group: no negotiation
