@@ -53,7 +53,8 @@ class DiscoveredTarget:
     app_protocol: str = ""
     purpose: str = ""
     scope: str = ""
-    #: The Ingress or Gateway host this target stands for, when source is ingress/gateway.
+    #: The Ingress or Gateway host this target stands for, when source is ingress/gateway
+    #: (a Gateway listener's wildcard pattern, probed without SNI, is kept here as declared).
     ingress: str = ""
 
     @property
@@ -72,6 +73,13 @@ class ClusterState:
     jobs: tuple[Manifest, ...] = ()
     ingresses: tuple[Manifest, ...] = ()
     gateways: tuple[Manifest, ...] = ()
+    gateway_classes: tuple[Manifest, ...] = ()
+    http_routes: tuple[Manifest, ...] = ()
+    tls_routes: tuple[Manifest, ...] = ()
+    #: Read only when a Gateway exists (listeners may admit routes by namespace labels).
+    namespaces: tuple[Manifest, ...] = ()
+    #: False when the namespaces were needed but could not be read.
+    namespaces_read: bool = True
     #: Optional kinds that could not be read (e.g. 403), one line each; discovery goes on without them.
     warnings: tuple[str, ...] = ()
     resource_version: str = ""

@@ -3,12 +3,15 @@
 Lists are paged (`limit`/`continue`) and read without the client's model
 deserialisation (`_preload_content=False`): thousands of pods stay cheap and a
 field the models do not know never breaks discovery. Optional kinds
-(ReplicaSets, Jobs, Ingresses, Gateways) that cannot be read degrade to a
-warning; pods, services and EndpointSlices are required.
+(ReplicaSets, Jobs, Ingresses, the Gateway API's GatewayClasses, Gateways,
+HTTPRoutes and TLSRoutes) that cannot be read (401/403) degrade to a warning,
+a kind not served (404: the CRD is not installed) reads as none; pods,
+services and EndpointSlices are required.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -18,6 +21,7 @@ import kubernetes.client
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from agent.discovery import gateway
 from agent.discovery.model import ClusterState, DiscoveryScope, Manifest
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,16 @@ class DiscoveryError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GatewayAPIState:
+    gateways: tuple[Manifest, ...] = ()
+    classes: tuple[Manifest, ...] = ()
+    http_routes: tuple[Manifest, ...] = ()
+    tls_routes: tuple[Manifest, ...] = ()
+    namespaces: tuple[Manifest, ...] = ()
+    namespaces_read: bool = True
 
 
 def _describe(exc: BaseException) -> str:
@@ -105,6 +119,38 @@ class KubeReader:
                 return []
             raise
 
+    def _gateway_api(self, warnings: list[str]) -> GatewayAPIState:
+        """Gateways and what attaches to them; a cluster without the CRDs (404) has none."""
+
+        def custom(plural: tuple[str, str]) -> tuple[Manifest, ...]:
+            version, name = plural
+            return tuple(
+                self._optional(
+                    name,
+                    self.custom.list_cluster_custom_object,
+                    gateway.GROUP,
+                    version,
+                    name,
+                    warnings=warnings,
+                )
+            )
+
+        gateways = custom(gateway.GATEWAYS)
+        if not gateways:
+            return GatewayAPIState()
+        before = len(warnings)
+        namespaces = tuple(
+            self._optional("namespaces", self.core.list_namespace, warnings=warnings)
+        )
+        return GatewayAPIState(
+            gateways=gateways,
+            classes=custom(gateway.GATEWAY_CLASSES),
+            http_routes=custom(gateway.HTTP_ROUTES),
+            tls_routes=custom(gateway.TLS_ROUTES),
+            namespaces=namespaces,
+            namespaces_read=len(warnings) == before,
+        )
+
     def pods(self, scope: DiscoveryScope) -> tuple[list[Manifest], str]:
         if scope.mode == "sidecar":
             pod = self._call(self.core.read_namespaced_pod, scope.pod_name, scope.pod_namespace)
@@ -120,7 +166,7 @@ class KubeReader:
         warnings: list[str] = []
         pods, resource_version = self.pods(scope)
         ingresses: list[Manifest] = []
-        gateways: list[Manifest] = []
+        gateway_api = GatewayAPIState()
         if scope.mode == "sidecar":
             namespace = scope.pod_namespace
             services = self.list_all(self.core.list_namespaced_service, namespace)[0]
@@ -142,14 +188,7 @@ class KubeReader:
                 ingresses = self._optional(
                     "ingresses", self.networking.list_ingress_for_all_namespaces, warnings=warnings
                 )
-                gateways = self._optional(
-                    "gateways",
-                    self.custom.list_cluster_custom_object,
-                    "gateway.networking.k8s.io",
-                    "v1",
-                    "gateways",
-                    warnings=warnings,
-                )
+                gateway_api = self._gateway_api(warnings)
         return ClusterState(
             pods=tuple(pods),
             services=tuple(services),
@@ -157,7 +196,12 @@ class KubeReader:
             replica_sets=tuple(replica_sets),
             jobs=tuple(jobs),
             ingresses=tuple(ingresses),
-            gateways=tuple(gateways),
+            gateways=gateway_api.gateways,
+            gateway_classes=gateway_api.classes,
+            http_routes=gateway_api.http_routes,
+            tls_routes=gateway_api.tls_routes,
+            namespaces=gateway_api.namespaces,
+            namespaces_read=gateway_api.namespaces_read,
             resource_version=resource_version,
             warnings=tuple(warnings),
         )

@@ -4,7 +4,8 @@ DaemonSet and cluster mode: every TCP container port of every running pod in
 the state (plus the ports its EndpointSlices name), mapped to the Service in
 front of it, owner resolved, annotations applied; host-network pods once per
 node address. Ingress TLS hosts through the controller's pods with the host as
-SNI, Gateway listeners through the gateway's pods. Sidecar mode: the agent's
+SNI, Gateway listeners (and the hostnames of the HTTPRoutes/TLSRoutes attached
+to them) through the gateway's data-plane Service or pods. Sidecar mode: the agent's
 own pod on localhost. Declared egress targets in every mode.
 """
 
@@ -14,6 +15,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from agent.discovery import gateway as gateway_api
 from agent.discovery.model import (
     ANNOTATION_PORTS,
     ANNOTATION_PURPOSE,
@@ -37,7 +39,6 @@ GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 INGRESS_CONTROLLER_SELECTOR = {"app.kubernetes.io/component": "controller"}
 
 _TRUE = {"1", "true", "yes", "on"}
-_TLS_LISTENER_PROTOCOLS = {"HTTPS", "TLS"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -311,58 +312,156 @@ def _ingress_targets(
             )
 
 
-def _gateway_pods(pods: Iterable[Manifest]) -> dict[tuple[str, str], list[Manifest]]:
-    """(namespace, gateway name) → the pods labelled as serving that Gateway."""
-    gateway_pods: dict[tuple[str, str], list[Manifest]] = {}
-    for pod in pods:
-        gateway_name = (_meta(pod).get("labels") or {}).get(GATEWAY_NAME_LABEL)
-        if gateway_name:
-            gateway_pods.setdefault(
-                (str(_meta(pod).get("namespace", "")), str(gateway_name)), []
-            ).append(pod)
-    return gateway_pods
+#: Labels that tie a data-plane Service or pod to its Gateway: the Gateway API's own (Istio,
+#: kgateway, ...), and Envoy Gateway's pair (its Services live in the controller's namespace).
+ENVOY_GATEWAY_NAME_LABEL = "gateway.envoyproxy.io/owning-gateway-name"
+ENVOY_GATEWAY_NAMESPACE_LABEL = "gateway.envoyproxy.io/owning-gateway-namespace"
+
+
+def _serves_gateway(obj: Manifest, namespace: str, name: str) -> bool:
+    labels = _meta(obj).get("labels") or {}
+    if labels.get(GATEWAY_NAME_LABEL) == name and _meta(obj).get("namespace") == namespace:
+        return True
+    return (
+        labels.get(ENVOY_GATEWAY_NAME_LABEL) == name
+        and labels.get(ENVOY_GATEWAY_NAMESPACE_LABEL) == namespace
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Backend:
+    ip: str
+    port: int
+    pod: str
+    service: str = ""  # namespace/name of the data-plane Service, when reached through one
+
+
+def _slice_endpoints(
+    endpoint_slices: Iterable[Manifest], namespace: str, service: str, port_name: str
+) -> Iterator[tuple[str, int]]:
+    """(address, port) of a Service port's endpoints (slice ports carry the Service port's name;
+    two Service ports may target one container port, so this is not the by-address index)."""
+    for endpoint_slice in endpoint_slices:
+        labels = _meta(endpoint_slice).get("labels") or {}
+        if _meta(endpoint_slice).get("namespace") != namespace:
+            continue
+        if labels.get(SERVICE_NAME_LABEL) != service:
+            continue
+        for port in endpoint_slice.get("ports") or []:
+            if str(port.get("name") or "") != port_name or not port.get("port"):
+                continue
+            if (port.get("protocol") or "TCP") != "TCP":
+                continue
+            for endpoint in endpoint_slice.get("endpoints") or []:
+                if (endpoint.get("conditions") or {}).get("ready") is False:
+                    continue
+                for address in endpoint.get("addresses") or []:
+                    yield str(address), int(port["port"])
+
+
+def _gateway_backend(
+    gateway: Manifest,
+    listener_port: int,
+    scope: DiscoveryScope,
+    endpoint_slices: Iterable[Manifest],
+    data_plane_services: list[Manifest],
+    local_pods: Mapping[str, Manifest],
+) -> _Backend | None:
+    """Where one listener answers: the data-plane Service's endpoint (this node's, in daemonset
+    mode), else a pod labelled with the gateway on the listener port, else (cluster mode) the
+    gateway's status address."""
+    namespace = str(_meta(gateway).get("namespace", ""))
+    name = str(_meta(gateway).get("name", ""))
+    for service in data_plane_services:
+        svc_namespace = str(_meta(service).get("namespace", ""))
+        svc_name = str(_meta(service).get("name", ""))
+        ports = (service.get("spec") or {}).get("ports") or []
+        port_names = [
+            str(port.get("name") or "")
+            for port in ports
+            if int(port.get("port") or 0) == listener_port
+        ]
+        if not port_names:
+            continue
+        backends = sorted(
+            (ip, port)
+            for ip, port in _slice_endpoints(
+                endpoint_slices, svc_namespace, svc_name, port_names[0]
+            )
+            if scope.mode != "daemonset" or ip in local_pods
+        )
+        if backends:
+            ip, port = backends[0]
+            pod_name = str(_meta(local_pods[ip]).get("name", "")) if ip in local_pods else ""
+            return _Backend(ip, port, pod_name, f"{svc_namespace}/{svc_name}")
+        return None  # the listener's Service has no endpoint here: another agent's, or none
+    for ip in sorted(local_pods):
+        pod = local_pods[ip]
+        if _serves_gateway(pod, namespace, name):
+            return _Backend(ip, listener_port, str(_meta(pod).get("name", "")))
+    if scope.mode == "cluster":
+        for address in (gateway.get("status") or {}).get("addresses") or []:
+            if address.get("value"):
+                return _Backend(str(address["value"]), listener_port, "")
+    return None
 
 
 def _gateway_targets(
     state: ClusterState,
     scope: DiscoveryScope,
-    gateway_pods: Mapping[tuple[str, str], list[Manifest]],
+    local_pods: Mapping[str, Manifest],
 ) -> Iterator[DiscoveredTarget]:
-    """HTTPS/TLS listeners with a hostname: through the gateway's pods, else (cluster mode) its addresses."""
+    """Each hostname of each HTTPS/TLS listener (its own, or its attached routes'), with that SNI,
+    through the gateway's data plane."""
+    if not state.gateways:
+        return
+    skipped_classes = {
+        str(_meta(gateway_class).get("name", ""))
+        for gateway_class in state.gateway_classes
+        if _skipped(gateway_class)
+    }
+    routes = [("HTTPRoute", route) for route in state.http_routes] + [
+        ("TLSRoute", route) for route in state.tls_routes
+    ]
+    namespace_labels = (
+        {
+            str(_meta(namespace).get("name", "")): _meta(namespace).get("labels") or {}
+            for namespace in state.namespaces
+        }
+        if state.namespaces_read
+        else None
+    )
     for gateway in state.gateways:
-        if _skipped(gateway):
+        class_name = str((gateway.get("spec") or {}).get("gatewayClassName") or "")
+        if _skipped(gateway) or class_name in skipped_classes:
             continue
         namespace = str(_meta(gateway).get("namespace", ""))
         name = str(_meta(gateway).get("name", ""))
-        pods = gateway_pods.get((namespace, name), [])
-        addresses = [(_pod_ip(pod), str(_meta(pod).get("name", ""))) for pod in pods]
-        if not addresses and scope.mode == "cluster":
-            addresses = [
-                (str(address.get("value")), "")
-                for address in (gateway.get("status") or {}).get("addresses") or []
-                if address.get("value")
-            ]
-        if not addresses:
-            continue
-        ip, pod_name = addresses[0]
-        for listener in (gateway.get("spec") or {}).get("listeners") or []:
-            if str(
-                listener.get("protocol", "")
-            ).upper() not in _TLS_LISTENER_PROTOCOLS or not listener.get("port"):
+        data_plane = [svc for svc in state.services if _serves_gateway(svc, namespace, name)]
+        backends: dict[int, _Backend | None] = {}
+        for host in gateway_api.listener_hosts(gateway, routes, namespace_labels, _skipped):
+            port = host.listener.port
+            if port not in backends:
+                backends[port] = _gateway_backend(
+                    gateway, port, scope, state.endpoint_slices, data_plane, local_pods
+                )
+            backend = backends[port]
+            if backend is None:
                 continue
-            hostname = str(listener.get("hostname") or "")
+            route = host.route
             yield DiscoveredTarget(
-                target=Target(ip, int(listener["port"]), hostname or None),
+                target=Target(backend.ip, backend.port, host.sni),
                 source=Source.GATEWAY,
-                namespace=namespace,
-                workload_kind="Gateway",
-                workload_name=name,
-                pod=pod_name,
+                namespace=str(_meta(route).get("namespace", "")) if route else namespace,
+                workload_kind=host.route_kind if route else "Gateway",
+                workload_name=str(_meta(route).get("name", "")) if route else name,
+                pod=backend.pod,
                 node=scope.node_name if scope.mode == "daemonset" else "",
-                port_name=str(listener.get("name") or ""),
-                purpose=_annotation(ANNOTATION_PURPOSE, gateway),
-                scope=_annotation(ANNOTATION_SCOPE, gateway),
-                ingress=hostname,
+                service=backend.service or f"{namespace}/{name}",
+                port_name=host.listener.name,
+                purpose=_annotation(ANNOTATION_PURPOSE, route, gateway),
+                scope=_annotation(ANNOTATION_SCOPE, route, gateway),
+                ingress=host.hostname,
             )
 
 
@@ -433,7 +532,7 @@ def plan_targets(state: ClusterState, scope: DiscoveryScope) -> tuple[Discovered
         if scope.ingress:
             local = {_pod_ip(pod): pod for pod in in_scope if _running(pod)}
             found += _ingress_targets(state, scope, services, local)
-            found += _gateway_targets(state, scope, _gateway_pods(local.values()))
+            found += _gateway_targets(state, scope, local)
     found += _egress_targets(scope)
     unique: dict[tuple[str, int, str | None], DiscoveredTarget] = {}
     for item in found:

@@ -96,11 +96,17 @@ BUILTIN_KINDS: tuple[ResourceKind, ...] = (
     ),
 )
 
-#: Gateway API kinds: served only when enabled (a cluster without the CRDs answers 404).
+#: Gateway API kinds (standard channel v1, experimental TLSRoute v1alpha2): served only when
+#: enabled (a cluster without the CRDs answers 404 NotFound).
 GATEWAY_KINDS: tuple[ResourceKind, ...] = (
+    ResourceKind("GatewayClass", "gateway.networking.k8s.io", "v1", "gatewayclasses", False),
     ResourceKind("Gateway", "gateway.networking.k8s.io", "v1", "gateways", True),
     ResourceKind("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes", True),
+    ResourceKind("TLSRoute", "gateway.networking.k8s.io", "v1alpha2", "tlsroutes", True),
 )
+
+#: The API server's answer for a path it serves no resource at (e.g. a CRD not installed).
+NOT_FOUND_MESSAGE = "the server could not find the requested resource"
 
 
 def guess_plural(kind: str) -> str:
@@ -301,12 +307,15 @@ class KubeAPIServer:
         *,
         tls: bool = False,
         require_auth: bool = False,
+        authorize: bool = False,
         gateway_api: bool = False,
         version: str = "v1.31.0",
         max_watch_seconds: float = 60.0,
     ) -> None:
         self.tls = tls
-        self.require_auth = require_auth
+        #: authorize: every resource read needs a bearer token *and* a matching grant (RBAC), else 403.
+        self.require_auth = require_auth or authorize
+        self.authorize = authorize
         self.version = version
         self.max_watch_seconds = max_watch_seconds
         self._lock = threading.Condition()
@@ -963,10 +972,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         kind = self.api._by_path.get((group, version, plural))
         if kind is None:
-            raise _HTTPError(
-                404,
-                f"the server could not find the requested resource ({plural}.{group or 'core'})",
-            )
+            self._send_json(404, status_object(404, "NotFound", NOT_FOUND_MESSAGE, {}))
+            return
+        if self.api.authorize and not self._authorized(
+            kind, "watch" if is_watch else ("get" if name else "list"), namespace, name, subresource
+        ):
+            return
         if subresource == "portforward" and kind.plural == "pods" and name:
             self._portforward(namespace, name, query)
             return
@@ -997,6 +1008,45 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send_json(200, obj)
             return
         self._send_json(200, self.api._list(kind, namespace, query))
+
+    def _authorized(
+        self,
+        kind: ResourceKind,
+        verb: str,
+        namespace: str,
+        name: str | None,
+        subresource: str | None,
+    ) -> bool:
+        """RBAC as the API server applies it; a denial is answered with its real Forbidden Status."""
+        identity = self.api._identity(self.headers)
+        if identity is None:  # require_auth already answered 401
+            return False
+        if subresource == "portforward":
+            verb = "create" if verb == "get" else verb
+        attributes = {
+            "verb": verb,
+            "resource": kind.plural,
+            "group": kind.group,
+            "subresource": subresource or "",
+            "namespace": namespace,
+            "name": name or "",
+        }
+        if self.api.is_allowed(identity.username, identity.groups, attributes):
+            return True
+        resource = f"{kind.plural}.{kind.group}" if kind.group else kind.plural
+        if subresource:
+            resource += f"/{subresource}"
+        where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+        subject = f'{resource} "{name}"' if name else resource
+        message = (
+            f'{subject} is forbidden: User "{identity.username}" cannot {verb} resource '
+            f'"{kind.plural}" in API group "{kind.group}" {where}'
+        )
+        details: Obj = {"group": kind.group, "kind": kind.plural}
+        if name:
+            details["name"] = name
+        self._send_json(403, status_object(403, "Forbidden", message, details))
+        return False
 
     # ----- watch (chunked JSON lines)
 
