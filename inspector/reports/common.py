@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from agent import __version__
@@ -9,6 +10,19 @@ from agent.store import Store
 
 #: Workloads listed by name in a "where used" cell before "+N more".
 WHERE_USED_LIMIT = 5
+
+
+_DAY = timedelta(days=1)
+
+
+def days_left(not_after: datetime, as_of: datetime) -> int:
+    """Whole days from ``as_of`` until ``not_after``, rounded down — the one rule of every report.
+
+    Elapsed UTC time, not calendar dates: from 24 hours before the expiry moment up to that
+    moment itself it is 0 (a certificate is valid through its notAfter second), from one
+    second after it through one day after it -1, then -2, and so on. Both times must be aware.
+    """
+    return (not_after - as_of) // _DAY
 
 
 def source_facts(store: Store) -> dict[str, Any]:

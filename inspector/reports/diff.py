@@ -6,11 +6,19 @@ from typing import Any
 
 from agent.store import Store
 from inspector.reports.common import source_facts
-from inspector.reports.model import Report, Section
+from inspector.reports.model import Column, Report, Section, column_names
+
+SUMMARY_COLUMNS = (Column("change"), Column("count"))
+CHANGE_COLUMNS = (Column("change"), Column("subject_key"), Column("detail"))
 
 
 class UnknownRunError(LookupError):
     pass
+
+
+def _change(change: str, subject_key: str, detail: str) -> dict[str, Any]:
+    """One row of the changes section, in the order of :data:`CHANGE_COLUMNS`."""
+    return dict(zip(column_names(CHANGE_COLUMNS), (change, subject_key, detail), strict=True))
 
 
 def _run(store: Store, run_id: int) -> dict[str, Any]:
@@ -55,7 +63,7 @@ def _fact_changes(
     )
     label = f"{kind} {'added' if added else 'removed'}"
     return [
-        {"change": label, "subject_key": key, "detail": detail}
+        _change(label, key, detail)
         for key, detail in store.db.execute(sql, {"a": run_a, "b": run_b})
     ]
 
@@ -69,7 +77,7 @@ def _endpoint_changes(store: Store, run_a: int, run_b: int, *, added: bool) -> l
         [present, absent],
     )
     label = "endpoint added" if added else "endpoint removed"
-    return [{"change": label, "subject_key": key, "detail": ""} for (key,) in rows]
+    return [_change(label, key, "") for (key,) in rows]
 
 
 def _finding_changes(store: Store, run_a: int, run_b: int, *, opened: bool) -> list[dict[str, Any]]:
@@ -86,7 +94,7 @@ def _finding_changes(store: Store, run_a: int, run_b: int, *, opened: bool) -> l
         {"present": present, "absent": absent},
     )
     label = "finding opened" if opened else "finding closed"
-    return [{"change": label, "subject_key": key, "detail": detail} for key, detail in rows]
+    return [_change(label, key, detail) for key, detail in rows]
 
 
 def build_diff(store: Store, run_a: int, run_b: int) -> Report:
@@ -105,18 +113,21 @@ def build_diff(store: Store, run_a: int, run_b: int) -> Report:
         both += 1
         if a_leaf != b_leaf:
             changes.append(
-                {
-                    "change": "certificate rotated",
-                    "subject_key": key,
-                    "detail": f"{(a_leaf or 'none')[:16]} -> {(b_leaf or 'none')[:16]}",
-                }
+                _change(
+                    "certificate rotated",
+                    key,
+                    f"{(a_leaf or 'none')[:16]} -> {(b_leaf or 'none')[:16]}",
+                )
             )
     changes += _finding_changes(store, run_a, run_b, opened=True)
     changes += _finding_changes(store, run_a, run_b, opened=False)
     counts: dict[str, int] = {}
     for change in changes:
         counts[change["change"]] = counts.get(change["change"], 0) + 1
-    summary = [{"change": name, "count": count} for name, count in sorted(counts.items())]
+    summary = [
+        dict(zip(column_names(SUMMARY_COLUMNS), item, strict=True))
+        for item in sorted(counts.items())
+    ]
     facts = {
         **source_facts(store),
         "run_a": f"{run_a} ({first['agent_id']}, {first['started_at']}, {first['status']})",
@@ -127,11 +138,11 @@ def build_diff(store: Store, run_a: int, run_b: int) -> Report:
         f"Changes from run {run_a} to run {run_b}",
         facts,
         (
-            Section("summary", "Summary", ("change", "count"), summary),
-            Section(
+            Section.of("summary", "Summary", SUMMARY_COLUMNS, summary),
+            Section.of(
                 "changes",
                 "Changes",
-                ("change", "subject_key", "detail"),
+                CHANGE_COLUMNS,
                 changes,
                 "Facts compared for endpoints scanned in both runs; findings opened or closed on subjects the other run saw.",
             ),

@@ -9,16 +9,34 @@ from typing import Any
 from agent.rules import Severity
 from agent.store import Store, utc_text
 from inspector.reports.common import source_facts
-from inspector.reports.model import Report, Section
+from inspector.reports.model import Column, Report, Section, select_list, shape
+
+#: The findings section; ``f`` is the finding, ``w`` the waiver covering it at :as_of (if any).
+FINDING_COLUMNS = (
+    Column("severity", "f.severity"),
+    Column("rule_id", "f.rule_id"),
+    Column("requirements", "f.requirements"),
+    Column(
+        "status",
+        "CASE WHEN f.resolved_at IS NOT NULL THEN 'resolved'"
+        " WHEN w.id IS NOT NULL THEN 'waived' ELSE 'open' END",
+    ),
+    Column("subject_key", "f.subject_key"),
+    Column("message", "f.message"),
+    Column("first_seen", "f.first_seen"),
+    Column("last_seen", "f.last_seen"),
+    Column("resolved_at", "f.resolved_at"),
+    Column("waiver_reason", "w.reason"),
+    Column("waiver_approver", "w.approver"),
+    Column("waiver_expires_at", "w.expires_at"),
+    Column("remediation", "f.remediation"),
+)
 
 #: Status of a finding at :as_of, computed from the waivers table (an expired waiver no longer counts).
-_FINDINGS_SQL = """
-SELECT f.id, f.rule_id, r.title, f.severity, f.requirements, f.subject_type, f.subject_key, f.message,
-       f.remediation, f.first_seen, f.last_seen, f.resolved_at,
-       CASE WHEN f.resolved_at IS NOT NULL THEN 'resolved'
-            WHEN w.id IS NOT NULL THEN 'waived' ELSE 'open' END AS status,
-       w.id AS waiver_id, w.reason AS waiver_reason, w.approver AS waiver_approver,
-       w.expires_at AS waiver_expires_at
+#: Besides the section's columns: what sorting, the summary and the waivers section need.
+_FINDINGS_SQL = f"""
+SELECT {select_list(FINDING_COLUMNS)},
+       f.id, r.title, f.subject_type, w.id AS waiver_id
 FROM findings f
 LEFT JOIN rules r ON r.id = f.rule_id
 LEFT JOIN waivers w ON w.id = (
@@ -29,6 +47,32 @@ LEFT JOIN waivers w ON w.id = (
     ORDER BY w2.expires_at DESC LIMIT 1)
 WHERE f.first_seen <= :as_of AND (:include_resolved OR f.resolved_at IS NULL)
 """
+
+#: Source row: a finding row plus the ``requirement`` it is counted under; counts are added after.
+BY_REQUIREMENT_COLUMNS = (
+    Column("requirement"),
+    Column("rule_id"),
+    Column("title"),
+    Column("severity"),
+    Column("open", value=lambda row: 0),
+    Column("waived", value=lambda row: 0),
+    Column("resolved", value=lambda row: 0),
+)
+
+#: Source row: the waiver, plus ``status`` and ``findings_covered`` added by the builder.
+WAIVER_COLUMNS = (
+    Column("id", "id"),
+    Column("rule_id", "rule_id"),
+    Column("subject_pattern", "subject_pattern"),
+    Column("status"),
+    Column("reason", "reason"),
+    Column("approver", "approver"),
+    Column("created_at", "created_at"),
+    Column("expires_at", "expires_at"),
+    Column("removed_at", "removed_at"),
+    Column("source", "source"),
+    Column("findings_covered"),
+)
 
 SEVERITY_ORDER = {str(severity): severity.rank for severity in Severity}
 
@@ -53,18 +97,9 @@ def _by_requirement(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         for requirement in row["requirements"].split(", "):
             key = (requirement, row["rule_id"])
-            entry = summary.setdefault(
-                key,
-                {
-                    "requirement": requirement,
-                    "rule_id": row["rule_id"],
-                    "title": row["title"],
-                    "severity": row["severity"],
-                    "open": 0,
-                    "waived": 0,
-                    "resolved": 0,
-                },
-            )
+            if key not in summary:
+                summary[key] = shape(BY_REQUIREMENT_COLUMNS, {**row, "requirement": requirement})
+            entry = summary[key]
             entry[row["status"]] += 1
             if SEVERITY_ORDER[row["severity"]] < SEVERITY_ORDER[entry["severity"]]:
                 entry["severity"] = row["severity"]
@@ -77,7 +112,7 @@ def _by_requirement(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _waivers(store: Store, rows: list[dict[str, Any]], stamp: str) -> list[dict[str, Any]]:
     """Every waiver with its state at `stamp` and how many of the reported findings it covers."""
     waivers = []
-    for waiver in store.db.query("SELECT * FROM waivers ORDER BY id"):
+    for waiver in store.db.query(f"SELECT {select_list(WAIVER_COLUMNS)} FROM waivers ORDER BY id"):
         if waiver["removed_at"] and waiver["removed_at"] <= stamp:
             state = "removed"
         elif waiver["expires_at"] <= stamp:
@@ -86,7 +121,7 @@ def _waivers(store: Store, rows: list[dict[str, Any]], stamp: str) -> list[dict[
             state = "active"
         waiver["status"] = state
         waiver["findings_covered"] = sum(1 for row in rows if row["waiver_id"] == waiver["id"])
-        waivers.append(waiver)
+        waivers.append(shape(WAIVER_COLUMNS, waiver))
     return waivers
 
 
@@ -123,49 +158,18 @@ def build_findings(
         "Findings by PCI DSS 4.0.1 requirement",
         facts,
         (
-            Section(
+            Section.of(
                 "by_requirement",
                 "Summary by requirement",
-                ("requirement", "rule_id", "title", "severity", "open", "waived", "resolved"),
+                BY_REQUIREMENT_COLUMNS,
                 _by_requirement(rows),
                 "A finding that evidences several requirements is counted under each.",
             ),
-            Section(
-                "findings",
-                "Findings",
-                (
-                    "severity",
-                    "rule_id",
-                    "requirements",
-                    "status",
-                    "subject_key",
-                    "message",
-                    "first_seen",
-                    "last_seen",
-                    "resolved_at",
-                    "waiver_reason",
-                    "waiver_approver",
-                    "waiver_expires_at",
-                    "remediation",
-                ),
-                rows,
-            ),
-            Section(
+            Section.of("findings", "Findings", FINDING_COLUMNS, rows),
+            Section.of(
                 "waivers",
                 "Waivers (documented exceptions)",
-                (
-                    "id",
-                    "rule_id",
-                    "subject_pattern",
-                    "status",
-                    "reason",
-                    "approver",
-                    "created_at",
-                    "expires_at",
-                    "removed_at",
-                    "source",
-                    "findings_covered",
-                ),
+                WAIVER_COLUMNS,
                 _waivers(store, rows, stamp),
                 "Every waiver ever recorded, with its state at the as-of time; removed and expired ones stay as evidence.",
             ),

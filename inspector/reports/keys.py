@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from agent.store import Store, parse_utc_text
@@ -22,8 +24,8 @@ from inspector.reports.cli_support import (
     emit,
     reading,
 )
-from inspector.reports.common import source_facts
-from inspector.reports.model import Report, Section
+from inspector.reports.common import days_left, source_facts
+from inspector.reports.model import Column, Report, Section, select_list, shape
 
 KEYS_SECTIONS = ("vault_objects", "versions", "mounted_objects", "mounted_files", "findings")
 _KEY_RULE_SUBJECTS = ("secret_mount", "secret_object", "vault_object")
@@ -33,7 +35,7 @@ def _flag(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-def _rotation(row: dict[str, Any]) -> str:
+def _rotation(row: Mapping[str, Any]) -> str:
     if row["error_kind"]:
         return "unknown"
     if row["object_type"] == "secret":
@@ -60,7 +62,7 @@ def _rotation(row: dict[str, Any]) -> str:
     return "auto-renew"
 
 
-def _identity(row: dict[str, Any]) -> str:
+def _identity(row: Mapping[str, Any]) -> str:
     mode = row["identity_mode"] or "unknown"
     principal = row.get("identity_principal") or row.get("credential_secret")
     return f"{mode} {principal}" if principal else mode
@@ -105,6 +107,60 @@ def _open_findings(store: Store) -> dict[str, list[str]]:
     return by_subject
 
 
+def _metadata_status(row: Mapping[str, Any]) -> str:
+    if row["error_kind"]:
+        return f"{row['error_kind']} {row['error_status'] or ''}".strip()
+    return "ok"
+
+
+def _latest_key(row: Mapping[str, Any]) -> str | None:
+    if not row["latest_key_type"]:
+        return None
+    return f"{row['latest_key_type']} {row['latest_key_bits'] or ''}".strip()
+
+
+def _usage_of(field: str) -> Callable[[Mapping[str, Any]], list[str]]:
+    return lambda row: sorted(row["usage"].get(field, ()))
+
+
+def _flag_of(field: str) -> Callable[[Mapping[str, Any]], bool | None]:
+    return lambda row: _flag(row[field])
+
+
+#: Source row: ``current_vault_objects`` with its latest version's ``latest_*`` facts, plus
+#: ``days_to_expiry``, ``usage`` and ``findings`` added by the builder.
+VAULT_OBJECT_COLUMNS = (
+    Column("vault", value=itemgetter("vault_name")),
+    Column("type", value=itemgetter("object_type")),
+    Column("name", value=itemgetter("object_name")),
+    Column("versions", value=itemgetter("version_count")),
+    Column("latest_version"),
+    Column("latest_created"),
+    Column("latest_expires"),
+    Column("latest_enabled", value=_flag_of("latest_enabled")),
+    Column("days_to_expiry"),
+    Column("key", value=_latest_key),
+    Column("hsm_backed", value=_flag_of("hsm_backed")),
+    Column("rotation_policy", value=_rotation),
+    Column("read_by", value=_usage_of("read_by")),
+    Column("mounted_in", value=_usage_of("mounted_in")),
+    Column("metadata_status", value=_metadata_status),
+    Column("findings"),
+    Column("fetched_at"),
+)
+
+#: Every current object with its latest version, in one query (the versions' primary key is
+#: (observation_id, version)).
+_VAULT_OBJECTS_SQL = """
+SELECT cv.*, ver.enabled AS latest_enabled, ver.created_on AS latest_created,
+       ver.expires_on AS latest_expires, ver.key_type AS latest_key_type, ver.key_bits AS latest_key_bits
+FROM current_vault_objects cv
+LEFT JOIN vault_object_versions ver
+  ON ver.observation_id = cv.observation_id AND ver.version = cv.latest_version
+ORDER BY cv.vault_name, cv.object_type, cv.object_name
+"""
+
+
 def _vault_objects(
     store: Store,
     usage: dict[str, dict[str, set[str]]],
@@ -112,118 +168,88 @@ def _vault_objects(
     now: datetime,
 ) -> Section:
     rows: list[dict[str, Any]] = []
-    for row in store.db.query(
-        "SELECT * FROM current_vault_objects ORDER BY vault_name, object_type, object_name"
-    ):
-        latest = store.db.execute(
-            "SELECT enabled, created_on, expires_on, key_type, key_bits FROM current_vault_object_versions"
-            " WHERE subject_key = ? AND version = ?",
-            [row["subject_key"], row["latest_version"]],
-        ).fetchone()
-        entry = usage.get(row["subject_key"], {})
-        expires = latest[2] if latest else None
-        rows.append(
-            {
-                "vault": row["vault_name"],
-                "type": row["object_type"],
-                "name": row["object_name"],
-                "versions": row["version_count"],
-                "latest_version": row["latest_version"],
-                "latest_created": latest[1] if latest else None,
-                "latest_expires": expires,
-                "latest_enabled": _flag(latest[0]) if latest else None,
-                "days_to_expiry": (parse_utc_text(expires) - now).days if expires else None,
-                "key": f"{latest[3]} {latest[4] or ''}".strip() if latest and latest[3] else None,
-                "hsm_backed": _flag(row["hsm_backed"]),
-                "rotation_policy": _rotation(row),
-                "read_by": sorted(entry.get("read_by", ())),
-                "mounted_in": sorted(entry.get("mounted_in", ())),
-                "metadata_status": (
-                    f"{row['error_kind']} {row['error_status'] or ''}".strip()
-                    if row["error_kind"]
-                    else "ok"
-                ),
-                "findings": findings.get(row["subject_key"], []),
-                "fetched_at": row["fetched_at"],
-            }
-        )
-    return Section(
+    for row in store.db.query(_VAULT_OBJECTS_SQL):
+        expires = row["latest_expires"]
+        row["days_to_expiry"] = days_left(parse_utc_text(expires), now) if expires else None
+        row["usage"] = usage.get(row["subject_key"], {})
+        row["findings"] = findings.get(row["subject_key"], [])
+        rows.append(shape(VAULT_OBJECT_COLUMNS, row))
+    return Section.of(
         "vault_objects",
         "Key Vault objects (3.6.1, 3.7.4, 3.7.5)",
-        (
-            "vault",
-            "type",
-            "name",
-            "versions",
-            "latest_version",
-            "latest_created",
-            "latest_expires",
-            "latest_enabled",
-            "days_to_expiry",
-            "key",
-            "hsm_backed",
-            "rotation_policy",
-            "read_by",
-            "mounted_in",
-            "metadata_status",
-            "findings",
-            "fetched_at",
-        ),
+        VAULT_OBJECT_COLUMNS,
         rows,
         "Every Key Vault object a covered pod mounts, read as metadata only (versions, dates, policies);"
         " no secret value is ever requested.",
     )
 
 
+#: Source row: ``current_vault_object_versions`` plus ``mounted`` added by the builder.
+VERSION_COLUMNS = (
+    Column("vault", "vault_name"),
+    Column("type", "object_type"),
+    Column("name", "object_name"),
+    Column("version", "version"),
+    Column("enabled", "enabled", _flag_of("enabled")),
+    Column("created", "created_on"),
+    Column("updated", "updated_on"),
+    Column("not_before", "not_before"),
+    Column("expires", "expires_on"),
+    Column("x5t_sha1", "x509_thumbprint"),
+    Column("key_type", "key_type"),
+    Column("key_bits", "key_bits"),
+    Column("content_type", "content_type"),
+    Column("recovery_level", "recovery_level"),
+    Column("mounted"),
+)
+
+
 def _versions(store: Store, usage: dict[str, dict[str, set[str]]]) -> Section:
     rows: list[dict[str, Any]] = []
     for row in store.db.query(
-        "SELECT * FROM current_vault_object_versions ORDER BY vault_name, object_type, object_name,"
-        " created_on DESC, version"
+        f"SELECT subject_key, {select_list(VERSION_COLUMNS)} FROM current_vault_object_versions"
+        " ORDER BY vault_name, object_type, object_name, created_on DESC, version"
     ):
-        mounted = row["version"] in usage.get(row["subject_key"], {}).get("mounted_versions", set())
-        rows.append(
-            {
-                "vault": row["vault_name"],
-                "type": row["object_type"],
-                "name": row["object_name"],
-                "version": row["version"],
-                "enabled": _flag(row["enabled"]),
-                "created": row["created_on"],
-                "updated": row["updated_on"],
-                "not_before": row["not_before"],
-                "expires": row["expires_on"],
-                "x5t_sha1": row["x509_thumbprint"],
-                "key_type": row["key_type"],
-                "key_bits": row["key_bits"],
-                "content_type": row["content_type"],
-                "recovery_level": row["recovery_level"],
-                "mounted": mounted,
-            }
+        row["mounted"] = row["version"] in usage.get(row["subject_key"], {}).get(
+            "mounted_versions", set()
         )
-    return Section(
+        rows.append(shape(VERSION_COLUMNS, row))
+    return Section.of(
         "versions",
         "Versions with dates (3.7.4 cryptoperiods, 3.7.5 retired versions)",
-        (
-            "vault",
-            "type",
-            "name",
-            "version",
-            "enabled",
-            "created",
-            "updated",
-            "not_before",
-            "expires",
-            "x5t_sha1",
-            "key_type",
-            "key_bits",
-            "content_type",
-            "recovery_level",
-            "mounted",
-        ),
+        VERSION_COLUMNS,
         rows,
         "Newest first. `mounted` marks a version some covered pod has on disk now.",
     )
+
+
+#: Source row: ``current_secret_objects`` with the mount's ``written_at`` and ``credential_secret``,
+#: plus ``findings`` added by the builder.
+MOUNTED_OBJECT_COLUMNS = (
+    Column("namespace"),
+    Column("pod"),
+    Column("node"),
+    Column("volume"),
+    Column("secret_provider_class"),
+    Column("vault", value=itemgetter("keyvault_name")),
+    Column("identity", value=lambda row: _identity(row)),
+    Column("type", value=itemgetter("object_type")),
+    Column("name", value=itemgetter("object_name")),
+    Column("file", value=lambda row: row["object_alias"] or row["object_name"]),
+    Column("file_permission"),
+    Column("pinned_version", value=lambda row: row["object_version"] if row["pinned"] else None),
+    Column("mounted_version"),
+    Column("latest_version"),
+    Column("is_latest", value=_flag_of("is_latest")),
+    Column("enabled", value=_flag_of("enabled")),
+    Column("expires", value=itemgetter("expires_on")),
+    Column("age_days"),
+    Column("cryptoperiod_days"),
+    Column("thumbprint_match", value=_flag_of("thumbprint_match")),
+    Column("synced_to", value=lambda row: json.loads(row["synced_to"] or "[]")),
+    Column("written_at"),
+    Column("findings"),
+)
 
 
 def _mounted_objects(store: Store, findings: dict[str, list[str]]) -> Section:
@@ -233,61 +259,12 @@ def _mounted_objects(store: Store, findings: dict[str, list[str]]) -> Section:
         " JOIN current_secret_mounts m ON m.mount_observation_id = o.mount_observation_id"
         " ORDER BY o.namespace, o.pod, o.volume, o.object_type, o.object_name"
     ):
-        rows.append(
-            {
-                "namespace": row["namespace"],
-                "pod": row["pod"],
-                "node": row["node"],
-                "volume": row["volume"],
-                "secret_provider_class": row["secret_provider_class"],
-                "vault": row["keyvault_name"],
-                "identity": _identity(row),
-                "type": row["object_type"],
-                "name": row["object_name"],
-                "file": row["object_alias"] or row["object_name"],
-                "file_permission": row["file_permission"],
-                "pinned_version": row["object_version"] if row["pinned"] else None,
-                "mounted_version": row["mounted_version"],
-                "latest_version": row["latest_version"],
-                "is_latest": _flag(row["is_latest"]),
-                "enabled": _flag(row["enabled"]),
-                "expires": row["expires_on"],
-                "age_days": row["age_days"],
-                "cryptoperiod_days": row["cryptoperiod_days"],
-                "thumbprint_match": _flag(row["thumbprint_match"]),
-                "synced_to": json.loads(row["synced_to"] or "[]"),
-                "written_at": row["written_at"],
-                "findings": findings.get(row["subject_key"], []),
-            }
-        )
-    return Section(
+        row["findings"] = findings.get(row["subject_key"], [])
+        rows.append(shape(MOUNTED_OBJECT_COLUMNS, row))
+    return Section.of(
         "mounted_objects",
         "Where each object is mounted, and whether it is current",
-        (
-            "namespace",
-            "pod",
-            "node",
-            "volume",
-            "secret_provider_class",
-            "vault",
-            "identity",
-            "type",
-            "name",
-            "file",
-            "file_permission",
-            "pinned_version",
-            "mounted_version",
-            "latest_version",
-            "is_latest",
-            "enabled",
-            "expires",
-            "age_days",
-            "cryptoperiod_days",
-            "thumbprint_match",
-            "synced_to",
-            "written_at",
-            "findings",
-        ),
+        MOUNTED_OBJECT_COLUMNS,
         rows,
         "Mounted version from the SecretProviderClassPodStatus; latest, enabled and expiry from Key Vault.",
     )
@@ -320,47 +297,32 @@ ORDER BY f.namespace, f.pod, f.volume, f.path
 """
 
 
+#: Source row: a current file (``_FILES_SQL``).
+MOUNTED_FILE_COLUMNS = (
+    Column("namespace"),
+    Column("pod"),
+    Column("volume"),
+    Column("path"),
+    Column("kind"),
+    Column("mode"),
+    Column("size"),
+    Column("private_keys", value=lambda row: _keys_text(row["private_keys"])),
+    Column("public_keys", value=lambda row: _keys_text(row["public_keys"])),
+    Column("certificates", value=itemgetter("certificate_count")),
+    Column("leaf_subject"),
+    Column("leaf_not_after"),
+    Column("leaf_sha256"),
+    Column("content_first_seen"),
+    Column("error"),
+)
+
+
 def _mounted_files(store: Store) -> Section:
-    rows = [
-        {
-            "namespace": row["namespace"],
-            "pod": row["pod"],
-            "volume": row["volume"],
-            "path": row["path"],
-            "kind": row["kind"],
-            "mode": row["mode"],
-            "size": row["size"],
-            "private_keys": _keys_text(row["private_keys"]),
-            "public_keys": _keys_text(row["public_keys"]),
-            "certificates": row["certificate_count"],
-            "leaf_subject": row["leaf_subject"],
-            "leaf_not_after": row["leaf_not_after"],
-            "leaf_sha256": row["leaf_sha256"],
-            "content_first_seen": row["content_first_seen"],
-            "error": row["error"],
-        }
-        for row in store.db.query(_FILES_SQL)
-    ]
-    return Section(
+    rows = [shape(MOUNTED_FILE_COLUMNS, row) for row in store.db.query(_FILES_SQL)]
+    return Section.of(
         "mounted_files",
         "Files in the mounts (facts only)",
-        (
-            "namespace",
-            "pod",
-            "volume",
-            "path",
-            "kind",
-            "mode",
-            "size",
-            "private_keys",
-            "public_keys",
-            "certificates",
-            "leaf_subject",
-            "leaf_not_after",
-            "leaf_sha256",
-            "content_first_seen",
-            "error",
-        ),
+        MOUNTED_FILE_COLUMNS,
         rows,
         "Classified by content. Private keys are described by type and size; values are never read into"
         " the database. `content_first_seen`: the first cycle that saw this exact content (keyed hash)"
@@ -368,30 +330,31 @@ def _mounted_files(store: Store) -> Section:
     )
 
 
+FINDING_COLUMNS = tuple(
+    Column(name, name)
+    for name in (
+        "rule_id",
+        "severity",
+        "requirements",
+        "subject_type",
+        "subject_key",
+        "message",
+        "status",
+        "first_seen",
+        "last_seen",
+    )
+)
+
+
 def _findings(store: Store) -> Section:
     rows = list(
         store.db.query(
-            "SELECT rule_id, severity, requirements, subject_type, subject_key, message, status, first_seen, last_seen"
-            " FROM current_findings WHERE subject_type IN (?, ?, ?) ORDER BY rule_id, subject_key, detail_key",
+            f"SELECT {select_list(FINDING_COLUMNS)} FROM current_findings WHERE subject_type IN (?, ?, ?)"
+            " ORDER BY rule_id, subject_key, detail_key",
             list(_KEY_RULE_SUBJECTS),
         )
     )
-    return Section(
-        "findings",
-        "Key-management findings",
-        (
-            "rule_id",
-            "severity",
-            "requirements",
-            "subject_type",
-            "subject_key",
-            "message",
-            "status",
-            "first_seen",
-            "last_seen",
-        ),
-        rows,
-    )
+    return Section.of("findings", "Key-management findings", FINDING_COLUMNS, rows)
 
 
 def build_keys_report(store: Store, *, as_of: datetime) -> Report:
