@@ -61,6 +61,20 @@ def _mode(text: str) -> str:
     return text
 
 
+#: The value of a setting the agent works out for itself (``--cycle-deadline auto``).
+AUTO = "auto"
+
+
+def _cycle_deadline(text: str) -> float | str:
+    """``auto`` or seconds > 0."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return _positive_float(text)
+    except ValueError:
+        raise ValueError(f"must be {AUTO} or seconds > 0: {text!r}") from None
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -121,7 +135,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db", str, "/var/lib/cryptoscope/cryptoscope.db", "SQLite database path"),
     Setting("scan_interval", _positive_float, 300.0, "seconds between cycles (jitter added)"),
     Setting("jitter", float, 0.1, "fraction of the interval added at random"),
-    Setting("cycle_deadline", _positive_float, 240.0, "seconds a cycle may take before it is cut"),
+    Setting("cycle_deadline", _cycle_deadline, AUTO, "seconds a cycle may take before it is cut; auto: planned endpoints / concurrency x endpoint deadline, at least the scan interval"),
     Setting("concurrency", _positive_int, 32, "endpoints probed at once on this node"),
     Setting("connect_timeout", _positive_float, 3.0, "TCP connect timeout, seconds"),
     Setting("read_timeout", _positive_float, 3.0, "read timeout, seconds"),

@@ -29,17 +29,19 @@ import asyncio
 import dataclasses
 import importlib
 import logging
+import math
 import random
 import socket
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.config import parse_egress_targets, parse_port_list
+from agent.config import AUTO, parse_egress_targets, parse_port_list
 from agent.discovery import (
     ClusterState,
     DiscoveredTarget,
@@ -48,6 +50,7 @@ from agent.discovery import (
     KubeReader,
     plan_targets,
 )
+from agent.errors import describe_error, safe_text
 from agent.rules import RuleSettings, evaluate_endpoint
 from agent.server import AgentMetrics, CycleReport, Health
 from agent.store import EndpointIdentity, Store
@@ -146,12 +149,59 @@ def agent_identity(settings: Any) -> str:
     return str(settings.agent_id or settings.pod_name or socket.gethostname())
 
 
+def auto_cycle_deadline(
+    planned: int, *, concurrency: int, endpoint_deadline: float, scan_interval: float
+) -> float:
+    """``--cycle-deadline auto``: seconds for a cycle with ``planned`` endpoints.
+
+    Room for every endpoint to use its whole endpoint deadline, ``concurrency``
+    at a time (the worst case the agent's own bounds allow), and never less than
+    the scan interval. A cycle is then cut only when something broke those bounds
+    (or on a stop), whatever the number of endpoints.
+    """
+    waves = math.ceil(max(0, planned) / max(1, concurrency))
+    return max(float(scan_interval), waves * float(endpoint_deadline))
+
+
+def cycle_deadline_s(settings: Any, planned: int) -> float:
+    """The cycle deadline in seconds: the explicit ``--cycle-deadline``, or the auto budget."""
+    if settings.cycle_deadline == AUTO:
+        return auto_cycle_deadline(
+            planned,
+            concurrency=settings.concurrency,
+            endpoint_deadline=settings.endpoint_deadline,
+            scan_interval=settings.scan_interval,
+        )
+    return float(settings.cycle_deadline)
+
+
+def liveness_window(settings: Any, deadline_s: float) -> float:
+    """Seconds without a beat after which /healthz says the loop stalled.
+
+    A cycle may take its deadline and the wait after it an interval plus jitter;
+    the loop beats in between, so this is generous and follows the deadline.
+    """
+    return float(deadline_s) + settings.scan_interval * 2 + 60
+
+
 class _Cut(Exception):
     """Probing stopped early: `reason` is 'deadline' or 'stopping'."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclasses.dataclass
+class _Probed:
+    """Results of the probing phase, collected by the workers and written in batches."""
+
+    #: finished targets not yet written: the prober's scans, or the exception it raised
+    pending: list[tuple[DiscoveredTarget, Sequence[EndpointScan] | Exception]] = dataclasses.field(
+        default_factory=list
+    )
+    #: targets with an outcome (written or pending)
+    done: int = 0
 
 
 class Agent:
@@ -173,7 +223,7 @@ class Agent:
         self.inspectors = list(load_inspectors() if inspectors is None else inspectors)
         self.metrics = metrics or AgentMetrics()
         self.health = health or Health(
-            stale_after=settings.cycle_deadline + settings.scan_interval * 2 + 60
+            stale_after=liveness_window(settings, cycle_deadline_s(settings, 0))
         )
         self.scope = scope_of(settings)
         self.agent_id = agent_identity(settings)
@@ -206,40 +256,108 @@ class Agent:
         state = ClusterState() if self.reader is None else self.reader.read_state(self.scope)
         return state, plan_targets(state, self.scope)
 
-    async def _probe_chunk(
-        self, chunk: Sequence[DiscoveredTarget], deadline: float
-    ) -> Sequence[EndpointScan]:
-        task = asyncio.ensure_future(
-            self.prober([item.target for item in chunk], self.scan_options())
+    def probe_order(self, targets: Sequence[DiscoveredTarget]) -> tuple[DiscoveredTarget, ...]:
+        """Least recently probed first: endpoints never probed (new, or left out by a cut
+        cycle), then the oldest scans; the planned order among equals. A node that never
+        finishes a cycle still probes every endpoint in turn."""
+        last_probed = dict(self.store.db.execute("SELECT subject_key, last_seen FROM endpoints"))
+        return tuple(
+            sorted(targets, key=lambda item: last_probed.get(identity_of(item).subject_key) or "")
         )
-        while not task.done():
-            if self.stopping.is_set() or time.monotonic() >= deadline:
+
+    async def _probe(
+        self, run_id: int, targets: Sequence[DiscoveredTarget], deadline: float, tally: _CycleTally
+    ) -> tuple[int, _Cut | None]:
+        """Probe ``targets`` in order, ``concurrency`` at once; write results as they come.
+
+        Returns (targets with an outcome, the cut if the deadline or a stop came first).
+        Everything finished before a cut is written.
+        """
+        options = self.scan_options()
+        queue = iter(targets)
+        probed = _Probed()
+
+        async def worker() -> None:
+            for item in queue:
+                try:
+                    outcome: Sequence[EndpointScan] | Exception = await self.prober(
+                        [item.target], options
+                    )
+                except Exception as exc:  # noqa: BLE001 - one endpoint's failure is recorded, the others go on
+                    outcome = exc
+                probed.pending.append((item, outcome))
+                probed.done += 1
+
+        batch = max(1, self.settings.concurrency * 2)
+        workers = [
+            asyncio.ensure_future(worker())
+            for _ in range(min(len(targets), max(1, self.settings.concurrency)))
+        ]
+        cut: _Cut | None = None
+        written_at = time.monotonic()
+        try:
+            while running := [task for task in workers if not task.done()]:
+                if self.stopping.is_set() or time.monotonic() >= deadline:
+                    cut = _Cut("stopping" if self.stopping.is_set() else "deadline")
+                    break
+                await asyncio.wait(running, timeout=0.2)
+                if len(probed.pending) >= batch or (
+                    probed.pending and time.monotonic() - written_at >= 1.0
+                ):
+                    self._record_probed(run_id, probed, tally)
+                    written_at = time.monotonic()
+        finally:
+            for task in workers:
                 task.cancel()
-                with _suppress_cancel():
-                    await task
-                raise _Cut("stopping" if self.stopping.is_set() else "deadline")
-            await asyncio.wait({task}, timeout=0.2)
-        return task.result()
+            await asyncio.gather(*workers, return_exceptions=True)
+        self._record_probed(run_id, probed, tally)  # everything finished before a cut, too
+        return probed.done, cut
+
+    def _record_probed(self, run_id: int, probed: _Probed, tally: _CycleTally) -> None:
+        if not probed.pending:
+            return
+        finished, probed.pending = probed.pending, []
+        chunk: list[DiscoveredTarget] = []
+        scans: list[EndpointScan | None] = []
+        for item, outcome in finished:
+            if isinstance(outcome, Exception):
+                text = f"prober failed: {describe_error(outcome)}"
+                log.warning("%s:%s %s", item.target.host, item.target.port, text)
+                self._record_error(
+                    run_id, text, stage="probe", subject_key=identity_of(item).subject_key
+                )
+                tally.failed += 1
+                continue
+            chunk.append(item)
+            scans.append(_scan_for(item, outcome))
+        self._record_chunk(run_id, chunk, scans, tally)
+        self.health.beat()
+
+    def _record_error(
+        self, run_id: int, message: str, *, stage: str, subject_key: str | None = None
+    ) -> None:
+        """Every error the agent stores goes through here: :func:`agent.errors.safe_text`."""
+        self.store.record_error(run_id, safe_text(message), stage=stage, subject_key=subject_key)
 
     def _record_chunk(
         self,
         run_id: int,
         chunk: Sequence[DiscoveredTarget],
-        scans: Sequence[EndpointScan],
+        scans: Sequence[EndpointScan | None],
         tally: _CycleTally,
     ) -> None:
-        by_key = {(scan.host, scan.port, scan.sni): scan for scan in scans}
+        """Write the scans of ``chunk`` (``scans[i]`` belongs to ``chunk[i]``) and their findings."""
         pairs: list[tuple[EndpointIdentity, EndpointScan]] = []
         seen = tally.subjects
-        for index, item in enumerate(chunk):
-            scan = by_key.get(item.key) or (scans[index] if index < len(scans) else None)
+        for item, scan in zip(chunk, scans, strict=True):
             if scan is None:
-                self.store.record_error(
+                self._record_error(
                     run_id,
                     "prober returned no result",
                     stage="probe",
                     subject_key=identity_of(item).subject_key,
                 )
+                tally.failed += 1
                 continue
             identity = identity_of(item)
             if identity.subject_key in seen:  # e.g. an SNI equal to the IP: the same subject once
@@ -270,7 +388,6 @@ class Agent:
 
     def run_cycle(self) -> CycleReport:
         started = time.monotonic()
-        deadline = started + self.settings.cycle_deadline
         tally = _CycleTally()
         self.health.beat()
         run_id = self.store.begin_run(
@@ -288,38 +405,51 @@ class Agent:
             except DiscoveryError as exc:
                 self.api_failures += 1
                 self.metrics.api_errors.inc()
-                self.store.record_error(run_id, f"discovery failed: {exc}", stage="discovery")
-                status, error = "failed", f"discovery failed: {exc}"
-                return self._finish(run_id, status, error, started, tally, covered)
+                error = f"discovery failed: {describe_error(exc)}"
+                log.warning("%s", error)
+                self._record_error(run_id, error, stage="discovery")
+                return self._finish(run_id, "failed", error, started, tally, covered)
             for warning in state.warnings:
-                self.store.record_error(run_id, warning, stage="discovery")
+                self._record_error(run_id, warning, stage="discovery")
                 status = "partial"
-            log.info("cycle: %d targets", len(targets))
-            chunk_size = self.settings.concurrency * 2
-            for offset in range(0, len(targets), chunk_size):
-                chunk = targets[offset : offset + chunk_size]
-                try:
-                    scans = asyncio.run(self._probe_chunk(chunk, deadline))
-                except _Cut as cut:
-                    left = len(targets) - offset
-                    if cut.reason == "stopping":
-                        status, error = "interrupted", f"stopped: {left} endpoints not probed"
-                    else:
-                        status = "partial"
-                        error = f"cycle deadline of {self.settings.cycle_deadline:g}s reached: {left} endpoints not probed"
-                    self.store.record_error(run_id, error, stage="cycle")
-                    break
-                self._record_chunk(run_id, chunk, scans, tally)
-                self.health.beat()
+            deadline_s = cycle_deadline_s(self.settings, len(targets))
+            # an explicit deadline counts from the cycle's start; the auto one is the
+            # probing budget for what discovery planned, from now
+            deadline = (
+                time.monotonic() if self.settings.cycle_deadline == AUTO else started
+            ) + deadline_s
+            self.health.stale_after = max(
+                self.health.stale_after, liveness_window(self.settings, deadline_s)
+            )
+            log.info("cycle: %d targets, deadline %.0fs", len(targets), deadline_s)
+            ordered = self.probe_order(targets)
+            done, cut = asyncio.run(self._probe(run_id, ordered, deadline, tally))
+            if tally.failed and status == "ok":
+                status = "partial"
+            if cut is not None:
+                left = len(targets) - done
+                if cut.reason == "stopping":
+                    status, error = "interrupted", f"stopped: {left} endpoints not probed"
+                else:
+                    how = "auto, " if self.settings.cycle_deadline == AUTO else ""
+                    status, error = (
+                        "partial",
+                        f"cycle deadline of {deadline_s:g}s ({how}{len(targets)} endpoints) reached:"
+                        f" {left} endpoints not probed, they come first next cycle",
+                    )
+                log.warning("%s", error)
+                self._record_error(run_id, error, stage="cycle")
             if status != "interrupted":
                 status = self._run_inspectors(run_id, state, targets, deadline, covered, status)
         except Exception as exc:  # noqa: BLE001 - a cycle never kills the agent
-            log.exception("cycle failed")
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            status, error = "failed", describe_error(exc)
+            # the frames say where; the message is reduced like every stored text
+            log.error("cycle failed: %s", error)
+            log.debug("cycle failure at:\n%s", "".join(traceback.format_tb(exc.__traceback__)))
             try:
-                self.store.record_error(run_id, error, stage="cycle")
-            except Exception:  # noqa: BLE001 - the store failing too: logged, the run is still finished
-                log.exception("could not record the cycle error")
+                self._record_error(run_id, error, stage="cycle")
+            except Exception as again:  # noqa: BLE001 - the store failing too: logged, the run is still finished
+                log.error("could not record the cycle error: %s", describe_error(again))
         return self._finish(run_id, status, error, started, tally, covered)
 
     def _run_inspectors(
@@ -340,12 +470,9 @@ class Agent:
             try:
                 covered += list(inspector.inspect(context) or ())
             except Exception as exc:  # noqa: BLE001 - isolated: recorded, the cycle goes on
-                log.warning("inspector %s failed: %s: %s", inspector.name, type(exc).__name__, exc)
-                self.store.record_error(
-                    run_id,
-                    f"inspector {inspector.name} failed: {type(exc).__name__}: {exc}",
-                    stage=f"inspector:{inspector.name}",
-                )
+                text = f"inspector {inspector.name} failed: {describe_error(exc)}"
+                log.warning("%s", text)
+                self._record_error(run_id, text, stage=f"inspector:{inspector.name}")
                 status = "partial"
             self.health.beat()
         return status
@@ -359,7 +486,12 @@ class Agent:
         tally: _CycleTally,
         covered: list[str],
     ) -> CycleReport:
-        self.store.finish_run(run_id, status=status, error=error, covered_subject_keys=covered)
+        self.store.finish_run(
+            run_id,
+            status=status,
+            error=None if error is None else safe_text(error),
+            covered_subject_keys=covered,
+        )
         if status in ("ok", "partial"):
             self.store.prune(self.settings.retention_runs, agent_id=self.agent_id)
             self.health.ready = True
@@ -423,14 +555,16 @@ class _CycleTally:
     durations: list[float] = dataclasses.field(default_factory=list)
     #: subject keys recorded in this run (one scan per subject and run)
     subjects: set[str] = dataclasses.field(default_factory=set)
+    #: endpoints the prober failed on or gave no result for
+    failed: int = 0
 
 
-class _suppress_cancel:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> bool:
-        return exc_type is not None and issubclass(exc_type, (asyncio.CancelledError, Exception))
+def _scan_for(item: DiscoveredTarget, scans: Sequence[EndpointScan]) -> EndpointScan | None:
+    """The prober's scan of ``item`` (it was asked for that one target)."""
+    for scan in scans:
+        if (scan.host, scan.port, scan.sni) == item.key:
+            return scan
+    return scans[0] if len(scans) == 1 else None
 
 
 def database_path(settings: Any) -> Path:
