@@ -636,3 +636,52 @@ CREATE TABLE IF NOT EXISTS collected_runs (
 CREATE INDEX IF NOT EXISTS idx_collected_snapshots_agent_sha256 ON collected_snapshots (agent_id, sha256)
 """,
     )
+
+
+@MIGRATIONS()
+def m0007_chain_revocation_and_stapling(db: Database) -> None:
+    """Revocation of every checked certificate of the chain (``chain_revocation``: one row per
+    position but a self-signed root, leaf at 0) and the OCSP response the server stapled
+    (``ocsp_staples``: stapled or not, Must-Staple, status, verified, producedAt / nextUpdate).
+    ``current_chain_revocation`` and ``current_ocsp_staples`` give each endpoint's latest."""
+    _script(
+        db,
+        """
+CREATE TABLE chain_revocation (
+    endpoint_scan_id INTEGER NOT NULL REFERENCES endpoint_scans (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    certificate_sha256 TEXT,
+    status TEXT NOT NULL,
+    method TEXT,
+    url TEXT,
+    detail TEXT,
+    revoked_at TEXT,
+    reason TEXT,
+    checked_at TEXT,
+    PRIMARY KEY (endpoint_scan_id, position)
+) WITHOUT ROWID;
+CREATE INDEX idx_chain_revocation_status ON chain_revocation (status);
+CREATE TABLE ocsp_staples (
+    endpoint_scan_id INTEGER NOT NULL REFERENCES endpoint_scans (id) ON DELETE CASCADE,
+    stapled INTEGER NOT NULL,
+    must_staple INTEGER NOT NULL,
+    status TEXT,
+    verified INTEGER,
+    produced_at TEXT,
+    this_update TEXT,
+    next_update TEXT,
+    revoked_at TEXT,
+    reason TEXT,
+    detail TEXT,
+    PRIMARY KEY (endpoint_scan_id)
+) WITHOUT ROWID;
+CREATE VIEW current_chain_revocation AS
+SELECT e.id AS endpoint_id, e.subject_key, r.*
+FROM endpoints e
+JOIN chain_revocation r ON r.endpoint_scan_id = e.latest_scan_id;
+CREATE VIEW current_ocsp_staples AS
+SELECT e.id AS endpoint_id, e.subject_key, o.*
+FROM endpoints e
+JOIN ocsp_staples o ON o.endpoint_scan_id = e.latest_scan_id
+""",
+    )

@@ -130,6 +130,45 @@ def _revocation_columns(scan: EndpointScan) -> tuple[str | None, ...]:
     )
 
 
+def _chain_revocation_rows(scan_id: int, scan: EndpointScan) -> list[tuple[Any, ...]]:
+    """One row per checked certificate of the chain (``EndpointScan.chain_revocation``)."""
+    return [
+        (
+            scan_id,
+            check.position,
+            check.sha256,
+            check.status,
+            check.method,
+            _clip(check.url),
+            _clip(check.detail),
+            utc_text(check.revoked_at) if check.revoked_at else None,
+            check.reason,
+            utc_text(check.checked_at) if check.checked_at else None,
+        )
+        for check in scan.chain_revocation
+    ]
+
+
+def _staple_rows(scan_id: int, scan: EndpointScan) -> list[tuple[Any, ...]]:
+    """The stapled OCSP response's facts (``EndpointScan.ocsp_staple``), when a handshake asked."""
+    staple = scan.ocsp_staple
+    if staple is None:
+        return []
+    when = [staple.produced_at, staple.this_update, staple.next_update, staple.revoked_at]
+    return [
+        (
+            scan_id,
+            int(staple.stapled),
+            int(staple.must_staple),
+            staple.status,
+            _bool_or_none(staple.verified),
+            *(utc_text(moment) if moment else None for moment in when),
+            staple.reason,
+            _clip(staple.detail),
+        )
+    ]
+
+
 @dataclasses.dataclass
 class _ChildRows:
     """Rows of a batch of endpoint scans, written with one executemany per table."""
@@ -140,6 +179,8 @@ class _ChildRows:
     groups: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
     chain: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
     errors: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    revocations: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    staples: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
 
     def write(self, conn: sqlite3.Connection) -> None:
         conn.executemany("UPDATE endpoints SET latest_scan_id = ? WHERE id = ?", self.latest)
@@ -165,6 +206,17 @@ class _ChildRows:
             "INSERT INTO errors (run_id, endpoint_scan_id, stage, subject_key, message, occurred_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             self.errors,
+        )
+        conn.executemany(
+            "INSERT INTO chain_revocation (endpoint_scan_id, position, certificate_sha256, status,"
+            " method, url, detail, revoked_at, reason, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.revocations,
+        )
+        conn.executemany(
+            "INSERT INTO ocsp_staples (endpoint_scan_id, stapled, must_staple, status, verified,"
+            " produced_at, this_update, next_update, revoked_at, reason, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.staples,
         )
 
 
@@ -557,6 +609,8 @@ class Store:
             (run_id, scan_id, stage, identity.subject_key, _clip(message), seen)
             for stage, message in errors
         ]
+        rows.revocations += _chain_revocation_rows(scan_id, scan)
+        rows.staples += _staple_rows(scan_id, scan)
         return int(scan_id)
 
     @staticmethod

@@ -8,6 +8,7 @@ the leaf, each with real DER (OCSP and CRL) over loopback HTTP.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,7 +208,19 @@ def test_a_real_peer_serving_a_revoked_intermediate_fails_k7(lab: LabChain, tmp_
         (stored,) = store.db.query(
             "SELECT severity, message FROM current_findings WHERE rule_id = 'K7'"
         )
+        rows = list(store.db.query("SELECT * FROM current_chain_revocation ORDER BY position"))
     assert stored["severity"] == "critical" and stored["message"].startswith("chain[1] ")
+    truth = lab.root_responder.revoked[lab.intermediate.certificate.serial_number]
+    assert [(r["position"], r["certificate_sha256"], r["status"]) for r in rows] == [
+        (0, lab.leaf.sha256, "good"),
+        (1, lab.intermediate.sha256, "revoked"),
+    ]
+    assert (rows[1]["method"], rows[1]["url"], rows[1]["reason"]) == (
+        "ocsp",
+        lab.root_responder.ocsp_url,
+        "keyCompromise",
+    )
+    assert dt.datetime.fromisoformat(rows[1]["revoked_at"]) == truth[0]
 
 
 @needs_openssl

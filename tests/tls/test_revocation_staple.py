@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from agent.rules import Finding, Severity, evaluate_endpoint
-from agent.store import EndpointIdentity
+from agent.store import EndpointIdentity, Store
 from agent.tls import scan_sync
 from agent.tls.model import EndpointScan, ScanOptions, Target
 from agent.tls.revocation import judge_staple, must_staple
@@ -110,6 +110,16 @@ def test_a_good_staple_is_recorded_verified_and_saves_the_network_call(
     assert (result.revocation.status, result.revocation.method) == ("good", "ocsp-staple")
     assert lab.responder.requests == []  # the staple answered: nobody was asked
     assert _findings(result, "K7") == [] and _findings(result, "K11") == []
+    with Store.open(lab.workdir / "staple.db") as store:
+        run_id = store.begin_run(agent_id="t", mode="local")
+        store.record_endpoint_scan(
+            run_id, EndpointIdentity(ip=server.host, port=server.port), result
+        )
+        store.finish_run(run_id)
+        (row,) = store.db.query("SELECT * FROM current_ocsp_staples")
+    assert (row["stapled"], row["must_staple"], row["status"], row["verified"]) == (1, 1, "good", 1)
+    assert dt.datetime.fromisoformat(row["produced_at"]) == truth.produced_at_utc
+    assert dt.datetime.fromisoformat(row["next_update"]) == truth.next_update_utc
 
 
 def test_a_stapled_revoked_answer_fails_k7(lab: Lab) -> None:
