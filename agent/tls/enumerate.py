@@ -368,11 +368,12 @@ async def enumerate_groups_legacy(
     candidates: Sequence[int] | None = None,
     known_first: int | None = None,
     anchor: int | None = None,
+    known_first_offer: Sequence[int] = (),
 ) -> LegacyCurves:
     """Offer the accepted ECDHE suites with the remaining curves; the ServerKeyExchange names the pick.
 
-    `known_first` is the curve the server already picked from all candidates (seen while
-    enumerating suites): it saves the first probe. `anchor` is a curve that must stay in every
+    `known_first` is the curve the server already picked from `known_first_offer` (every
+    candidate, seen while enumerating suites): it saves the first probe. `anchor` is a curve that must stay in every
     offer (an ECDSA certificate's curve, RFC 8422 5.1): it goes last. A server that follows the
     client's order picks it only when no other curve offered is supported: the list is complete.
     A server that imposes its order picks it whenever it ranks it above the curves left, and
@@ -380,7 +381,7 @@ async def enumerate_groups_legacy(
     """
     remaining = list(tls12_candidate_groups() if candidates is None else candidates)
     result = LegacyCurves()
-    if known_first is not None and known_first in remaining:
+    if known_first is not None and known_first in remaining and known_first != anchor:
         result.found.append(known_first)
         remaining.remove(known_first)
     while remaining:
@@ -398,8 +399,9 @@ async def enumerate_groups_legacy(
             remaining.remove(pick)
             if pick == anchor:
                 if len(offer) > 1:  # picked over the curves left: every later offer needs it too
+                    first = (known_first, known_first_offer) if known_first is not None else None
                     result.incomplete = await _anchor_verdict(
-                        probe, version, ecdhe_suites, result.found, anchor
+                        probe, version, ecdhe_suites, result.found, anchor, first
                     )
                 return result
             continue
@@ -413,14 +415,24 @@ async def enumerate_groups_legacy(
 
 
 async def _anchor_verdict(
-    probe: Probe, version: str, ecdhe_suites: Sequence[int], found: list[int], anchor: int
+    probe: Probe,
+    version: str,
+    ecdhe_suites: Sequence[int],
+    found: list[int],
+    anchor: int,
+    first: tuple[int, Sequence[int]] | None = None,
 ) -> str | None:
     """The server picked the certificate's curve (offered last) over every curve left.
 
     Following the client's order, it would have picked any other curve it supports: the list is
     complete (None). Imposing its own order, it ranks the certificate's curve above whatever is
-    left, which TLS 1.2 cannot see past (returns why). One probe decides between the two when
-    another curve was found: offer the certificate's curve first and that curve second.
+    left, which TLS 1.2 cannot see past (returns why).
+
+    `first` is the server's pick from an offer of every curve in some order (the suite probes):
+    a server imposing its order picks its favourite there, which ranks above the certificate's
+    curve once another curve was found; so picking the certificate's curve proves the client's
+    order, and picking a curve listed after the certificate's proves the server's. Otherwise one
+    probe decides: offer the certificate's curve first and another curve found second.
     """
     name = reference.group_name(anchor)
     others = [g for g in found if g != anchor]
@@ -430,16 +442,22 @@ async def _anchor_verdict(
             "curve offered; it supports no other, or ranks all others below it (an ECDSA-only "
             "server imposing its order): undecidable in TLS 1.2, where that curve must be offered"
         )
+    hidden = (
+        f"{version} curves ranked below {name}, the certificate's curve, cannot be seen: the "
+        "ECDSA-only server imposes its curve order and that curve must be in every offer"
+    )
+    if first is not None and anchor in first[1] and first[0] in first[1]:
+        pick, offer = first
+        if pick == anchor:
+            return None  # follows the client's order: nothing else was left
+        if pick in others and offer.index(anchor) < offer.index(pick):
+            return hidden
     spec = HelloSpec(version, tuple(ecdhe_suites), probe.server_name, groups=(anchor, others[0]))
     reply = await probe.hello(spec, read_key_exchange=True)
     params = reply.key_exchange
     pick = params.named_group if reply.kind == ReplyKind.SERVER_HELLO and params else None
     if pick == anchor:
         return None  # follows the client's order: nothing else was left
-    hidden = (
-        f"{version} curves ranked below {name}, the certificate's curve, cannot be seen: the "
-        "ECDSA-only server imposes its curve order and that curve must be in every offer"
-    )
     if pick == others[0]:
         return hidden
     return (

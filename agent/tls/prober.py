@@ -22,6 +22,7 @@ from agent.tls import reference
 from agent.tls.certificates import certificate_info, validate_chain
 from agent.tls.classify import classify
 from agent.tls.enumerate import (
+    LEGACY_HELLO_GROUPS,
     OLD_VERSIONS,
     DHEGroups,
     VersionOutcome,
@@ -194,11 +195,16 @@ async def _legacy_curves(probe: Probe, progress: _Progress, outcome: VersionOutc
         return
     free = [s for s in ecdhe if _authentication(s) != "ECDSA"]
     anchor = None if free else _certificate_curve(outcome.certificates)
+    # Picked from every curve while enumerating suites, the anchor at its place in the offer
+    # (not last): a pick of the anchor is asked again with it last, and tells whose order counts.
     seen_first = outcome.groups_seen[0] if outcome.groups_seen else None
-    if seen_first == anchor:
-        seen_first = None  # seen with the anchor early in the offer: ask again with it last
     curves = await enumerate_groups_legacy(
-        probe, outcome.version, (free or ecdhe)[:32], known_first=seen_first, anchor=anchor
+        probe,
+        outcome.version,
+        (free or ecdhe)[:32],
+        known_first=seen_first,
+        anchor=anchor,
+        known_first_offer=LEGACY_HELLO_GROUPS,
     )
     found = curves.found
     # curves first; RFC 7919 groups (enumerated at the same time) may already be there

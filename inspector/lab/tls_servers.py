@@ -275,7 +275,9 @@ class PyOpenSSLServer(ThreadedServer):
             ctx.set_cipher_list(self.cipher_list.encode())
         if self.tls13_ciphersuites is not None:
             ctx.set_tls13_ciphersuites(self.tls13_ciphersuites.encode())
-        # pyOpenSSL has no set_groups; curves_list is OpenSSL's alias of groups_list.
+        # pyOpenSSL (26.4) has no public API for a group list: Context.set_tmp_ecdh takes one
+        # curve, and its binding exposes SSL_CTX_set1_curves_list (OpenSSL's alias of
+        # groups_list) but not SSL_CTX_set1_groups_list.
         if (
             self.groups is not None
             and lib.SSL_CTX_set1_curves_list(ctx._context, self.groups.encode()) != 1

@@ -34,6 +34,7 @@ def openssl_binary() -> str | None:
 
 #: OpenSSL's group names that differ from IANA's.
 OPENSSL_GROUP_ALIASES: dict[str, str] = {
+    "P-224": "secp224r1",
     "P-256": "secp256r1",
     "prime256v1": "secp256r1",
     "P-384": "secp384r1",

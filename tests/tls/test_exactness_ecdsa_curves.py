@@ -39,6 +39,10 @@ def _visible(groups: str, server_preference: bool) -> tuple[list[str], bool]:
         ("s_server", "X25519:P-384:P-256:P-521", True),  # P-521 hidden behind P-256
         ("s_server", "X25519:P-384:P-256:P-521", False),  # client order: every curve seen
         ("s_server", "P-384:X25519", True),  # the certificate's curve is not in the list
+        # secp224r1 comes before secp256r1 in the prober's offers, so the first pick does not
+        # tell whose order counts: one more probe decides
+        ("s_server", "P-224:P-256:P-384", True),
+        ("s_server", "P-384:P-224:P-256", False),
         ("pyopenssl", "X448:P-256:X25519:P-384", True),
     ),
 )
