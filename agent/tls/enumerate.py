@@ -447,18 +447,18 @@ async def _anchor_verdict(
         "ECDSA-only server imposes its curve order and that curve must be in every offer"
     )
     if first is not None and anchor in first[1] and first[0] in first[1]:
-        pick, offer = first
-        if pick == anchor:
+        first_pick, offer = first
+        if first_pick == anchor:
             return None  # follows the client's order: nothing else was left
-        if pick in others and offer.index(anchor) < offer.index(pick):
+        if first_pick in others and offer.index(anchor) < offer.index(first_pick):
             return hidden
     spec = HelloSpec(version, tuple(ecdhe_suites), probe.server_name, groups=(anchor, others[0]))
     reply = await probe.hello(spec, read_key_exchange=True)
     params = reply.key_exchange
-    pick = params.named_group if reply.kind == ReplyKind.SERVER_HELLO and params else None
-    if pick == anchor:
+    probed = params.named_group if reply.kind == ReplyKind.SERVER_HELLO and params else None
+    if probed == anchor:
         return None  # follows the client's order: nothing else was left
-    if pick == others[0]:
+    if probed == others[0]:
         return hidden
     return (
         f"{version} curves ranked below {name}, the certificate's curve, may be hidden: an "
