@@ -27,6 +27,7 @@ from agent.tls import (
     scan_sync,
     to_json,
 )
+from agent.tls.model import OCSPStaple
 from inspector.cli import UsageError
 from inspector.reports.database import add_db_argument
 from inspector.reports.scan_recording import record_for_cli, rule_settings_from_args
@@ -178,6 +179,16 @@ def _group_label(name: str) -> str:
     return name
 
 
+def _staple_text(staple: OCSPStaple) -> str:
+    must = " (the certificate is Must-Staple)" if staple.must_staple else ""
+    if not staple.stapled:
+        return "none" + must
+    if not staple.verified:
+        return f"not believed — {staple.detail}{must}"
+    until = f", next update {staple.next_update:%Y-%m-%d %H:%M}Z" if staple.next_update else ""
+    return f"{staple.status}, verified{until}{must}"
+
+
 def _yes_no(value: bool | None, yes: str = "yes", no: str = "no") -> str:
     return "unknown" if value is None else (yes if value else no)
 
@@ -224,11 +235,13 @@ def render_endpoint(result: EndpointScan) -> list[str]:
         lines.append(f"  negotiated: {version} {cipher} {group or ''}".rstrip())
     if result.client_cert_required:
         lines.append("  client certificate: required (mTLS)")
-    if result.revocation is not None:
-        check = result.revocation
+    for check in result.chain_revocation or ((result.revocation,) if result.revocation else ()):
+        where = "" if check.position == 0 else f" chain[{check.position}]"
         lines.append(
-            f"  revocation: {check.status}" + (f" — {check.detail}" if check.detail else "")
+            f"  revocation{where}: {check.status}" + (f" — {check.detail}" if check.detail else "")
         )
+    if result.ocsp_staple is not None:
+        lines.append(f"  OCSP staple: {_staple_text(result.ocsp_staple)}")
     if result.fallback_scsv is not None:
         lines.append(f"  TLS_FALLBACK_SCSV: {_yes_no(result.fallback_scsv, 'honoured', 'ignored')}")
     if result.certificates:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from agent.store import EndpointIdentity, Store
 from agent.tls import scan_sync
 from agent.tls.model import EndpointScan, ScanOptions, Target
 from agent.tls.revocation import judge_staple, must_staple
+from inspector.cli import main
 from inspector.lab import pki
 from inspector.lab.revocation import RevocationResponder, with_revocation_extensions
 from inspector.lab.tls_servers import (
@@ -217,3 +219,23 @@ def test_not_asked_and_nothing_stapled_are_told_apart(lab: Lab) -> None:
     assert judge_staple(None, chain) is None
     nothing = judge_staple(b"", chain)
     assert nothing is not None and not nothing.stapled and "Must-Staple" in nothing.detail
+
+
+def test_the_scan_command_reports_the_staple_and_every_checked_certificate(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    der = lab.responder.ocsp_response(lab.leaf)
+    truth = ocsp.load_der_ocsp_response(der)
+    with _stapling_server(lab, der) as server:
+        target = f"127.0.0.1:{server.port}"
+        argv = ["scan", target, "--ca-file", str(lab.pem.ca), "--no-db", "--check-revocation"]
+        assert main(argv) == 0
+        text = capsys.readouterr().out
+        assert main([*argv, "--json"]) == 0
+        document = json.loads(capsys.readouterr().out)
+    assert "revocation: good — stapled OCSP response: good" in text
+    assert "OCSP staple: good, verified, next update" in text
+    assert "(the certificate is Must-Staple)" in text
+    (endpoint,) = document["endpoints"]
+    assert endpoint["ocsp_staple"]["produced_at"] == truth.produced_at_utc.isoformat()
+    assert [c["status"] for c in endpoint["chain_revocation"]] == ["good"]
