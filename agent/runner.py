@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 Prober = Callable[[Sequence[Target], ScanOptions], Awaitable[Sequence[EndpointScan]]]
 
 #: Modules whose ``inspect(context)`` runs every cycle after discovery, when they exist.
-INSPECTOR_MODULES: tuple[str, ...] = ("agent.secrets.inspector",)
+INSPECTOR_MODULES: tuple[str, ...] = ("agent.secrets.inspector", "agent.discovery.csi_driver")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,11 +155,12 @@ def auto_cycle_deadline(
     """``--cycle-deadline auto``: seconds for a cycle with ``planned`` endpoints.
 
     Room for every endpoint to use its whole endpoint deadline, ``concurrency``
-    at a time (the worst case the agent's own bounds allow), and never less than
-    the scan interval. A cycle is then cut only when something broke those bounds
+    at a time (the worst case the agent's own bounds allow), plus one such wave
+    for the writes and the inspectors, and never less than the scan interval. A cycle is then cut only when something broke those bounds
     (or on a stop), whatever the number of endpoints.
     """
-    waves = math.ceil(max(0, planned) / max(1, concurrency))
+    # one wave more than the endpoints need: the writes, the rules and the inspectors
+    waves = math.ceil(max(0, planned) / max(1, concurrency)) + 1
     return max(float(scan_interval), waves * float(endpoint_deadline))
 
 
@@ -230,6 +231,8 @@ class Agent:
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.api_failures = 0
+        #: The deadline of the current (or last) cycle in seconds, once discovery planned it.
+        self.cycle_deadline_s: float | None = None
         self.store.mark_interrupted(self.agent_id)
 
     @property
@@ -412,7 +415,7 @@ class Agent:
             for warning in state.warnings:
                 self._record_error(run_id, warning, stage="discovery")
                 status = "partial"
-            deadline_s = cycle_deadline_s(self.settings, len(targets))
+            deadline_s = self.cycle_deadline_s = cycle_deadline_s(self.settings, len(targets))
             # an explicit deadline counts from the cycle's start; the auto one is the
             # probing budget for what discovery planned, from now
             deadline = (
