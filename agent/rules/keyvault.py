@@ -8,12 +8,14 @@ interval: the cryptoperiods are configurable (``--secrets-cryptoperiods``).
 
 Subjects (see :mod:`agent.secrets.subjects`): ``secret_mount`` (a pod's CSI volume),
 ``secret_object`` (one object mounted in it, compared with the vault) and
-``vault_object`` (a Key Vault object's own metadata).
+``vault_object`` (a Key Vault object's own metadata); ``csi_driver`` (the driver's
+DaemonSet, :mod:`agent.discovery.csi_driver`) for V6.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from agent.rules.model import Rule, RuleSettings, Severity, Violation
 from agent.rules.registry import register
@@ -31,6 +33,10 @@ from agent.secrets.subjects import (
 SOURCE_PROVIDER = "Azure Key Vault provider for Secrets Store CSI docs"
 SOURCE_GLOSSARY = "PCI DSS glossary (strong cryptography); NIST SP 800-131A r2"
 SOURCE_57 = "PCI DSS v4.0.1 3.7.4; NIST SP 800-57 Pt 1 r5 5.3"
+
+#: ``subject_type`` of the driver's own facts (an ``agent.discovery.csi_driver.CsiDriverFacts``);
+#: subject key ``csi-driver:<namespace>/<daemonset>``.
+CSI_DRIVER = "csi_driver"
 
 
 def _version_label(version: str | None) -> str:
@@ -302,6 +308,18 @@ def _recovery(subject: VaultSubject, settings: RuleSettings) -> Iterator[Violati
         )
 
 
+# ------------------------------------------------------------------ the CSI driver itself
+
+
+def _rotation_disabled(subject: Any, settings: RuleSettings) -> Iterator[Violation]:
+    if subject.rotation_enabled is False:
+        how = subject.rotation_argument or "--enable-secret-rotation absent (default false)"
+        yield Violation(
+            f"DaemonSet {subject.namespace}/{subject.daemonset} runs the driver with {how}:"
+            " a rotated Key Vault version reaches a pod only when the pod is recreated"
+        )
+
+
 _RULES = (
     Rule(
         "V1",
@@ -352,6 +370,18 @@ _RULES = (
         "Leave objectVersion empty (latest) or move the pin to the current version.",
         _pinned,
         subject_type=SECRET_OBJECT,
+    ),
+    Rule(
+        "V6",
+        "Secrets Store CSI driver rotation disabled",
+        Severity.MEDIUM,
+        ("3.7.4",),
+        "Secrets Store CSI driver --enable-secret-rotation (default false); reference V6",
+        "Enable rotation: AKS add-on `az aks addon update --addon azure-keyvault-secrets-provider"
+        " --enable-secret-rotation`, Helm `enableSecretRotation=true`; set --rotation-poll-interval"
+        " within the time a replaced key may stay in use.",
+        _rotation_disabled,
+        subject_type=CSI_DRIVER,
     ),
     Rule(
         "V7",

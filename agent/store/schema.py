@@ -685,3 +685,43 @@ FROM endpoints e
 JOIN ocsp_staples o ON o.endpoint_scan_id = e.latest_scan_id
 """,
     )
+
+
+@MIGRATIONS()
+def m0008_csi_driver(db: Database) -> None:
+    """The Secrets Store CSI driver's rotation setting, once per run (rule V6):
+    ``csi_driver_observations`` holds one row per driver DaemonSet found (status ``found``),
+    or one ``not-found`` / ``unknown`` row with the reason; ``current_csi_driver`` gives
+    each agent's latest."""
+    _script(
+        db,
+        """
+CREATE TABLE csi_driver_observations (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    subject_key TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('found', 'not-found', 'unknown')),
+    namespace TEXT NOT NULL,
+    daemonset TEXT,
+    container TEXT,
+    image TEXT,
+    rotation_enabled INTEGER,
+    rotation_argument TEXT,
+    poll_interval TEXT,
+    poll_interval_seconds REAL,
+    reason TEXT,
+    observed_at TEXT NOT NULL
+);
+CREATE INDEX idx_csi_driver_observations_run ON csi_driver_observations (run_id);
+CREATE VIEW current_csi_driver AS
+SELECT r.agent_id, o.*
+FROM csi_driver_observations o
+JOIN runs r ON r.id = o.run_id
+WHERE o.run_id = (
+    SELECT max(o2.run_id)
+    FROM csi_driver_observations o2
+    JOIN runs r2 ON r2.id = o2.run_id
+    WHERE r2.agent_id = r.agent_id
+)
+""",
+    )
