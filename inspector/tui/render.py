@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
+from inspector.reports.common import days_left
 from inspector.tui.queries import parse_time, strength_of_name
 
 #: severity -> (symbol, style)
@@ -58,15 +59,15 @@ def expiry(value: str | None, now: datetime) -> Text:
     moment = parse_time(value)
     if moment is None:
         return Text("—", style="dim")
-    days = (moment - now).total_seconds() / 86400
+    days = days_left(moment, now)  # the reports' rule: the same number everywhere
     date = value[:10] if value else ""
     if days < 0:
         return Text(f"✖ EXPIRED {date}", style="bold red")
     if days < 14:
-        return Text(f"✖ {date} ({int(days)}d)", style="red")
+        return Text(f"✖ {date} ({days}d)", style="red")
     if days < 30:
-        return Text(f"▲ {date} ({int(days)}d)", style="yellow")
-    return Text(f"{date} ({int(days)}d)", style="green")
+        return Text(f"▲ {date} ({days}d)", style="yellow")
+    return Text(f"{date} ({days}d)", style="green")
 
 
 def time_ago(value: str | None, now: datetime) -> Text:
