@@ -3,10 +3,13 @@
 One cycle (:meth:`Agent.run_cycle`):
 
 1. ``begin_run`` in the store;
-2. discovery (Kubernetes API, paged) → targets with their identity;
-3. probing in chunks (the prober's own concurrency bounds each chunk); each
-   chunk's scans and findings are written as soon as they are known, so a cut
-   cycle (deadline, SIGTERM) keeps everything finished before the cut;
+2. discovery (Kubernetes API, paged) → targets with their identity, and the
+   cycle's deadline (``--cycle-deadline auto``: sized to the planned targets,
+   :func:`auto_cycle_deadline`);
+3. probing, least recently probed target first, ``concurrency`` at once; scans
+   and findings are written in small batches as they finish, so a cut cycle
+   (deadline, SIGTERM) keeps everything finished before the cut, and the
+   targets it left out come first in the next cycle;
 4. the *inspectors* (e.g. CSI-mounted secrets), each isolated: one failing is
    recorded as an error of the run and never blocks the TLS side;
 5. ``finish_run`` (ok, partial, failed or interrupted), retention, metrics.
@@ -16,6 +19,9 @@ pod watcher reports a change (never less than ``min_cycle_gap``); after
 Kubernetes API errors it backs off exponentially up to ``api_backoff_max``.
 A stop request (SIGTERM) lets the write in progress finish, marks the run
 interrupted and returns.
+
+Every error text stored or logged goes through :mod:`agent.errors` (the type
+and a safe reason, never the input that caused it).
 
 Inspectors are plain callables ``inspect(context: CycleContext) -> Iterable[str] | None``
 (returning the subject keys they covered, so findings no longer seen there get

@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from agent.discovery import gateway
 from agent.discovery.model import ClusterState, DiscoveryScope, Manifest
+from agent.errors import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def _describe(exc: BaseException) -> str:
         except (ValueError, AttributeError):
             message = ""
         return f"HTTP {exc.status} {exc.reason or ''}: {message}".strip(": ")
-    return f"{type(exc).__name__}: {exc}"
+    return describe_error(exc)  # the type and a safe reason, never the input (agent.errors)
 
 
 class KubeReader:

@@ -20,6 +20,7 @@ import kubernetes.watch
 from kubernetes.client.exceptions import ApiException
 
 from agent.discovery.model import DiscoveryScope
+from agent.errors import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class PodWatcher:
             except Exception as exc:  # noqa: BLE001 - a watch must never kill the agent
                 failures += 1
                 self.counters.errors += 1
-                log.warning("pod watch failed (%s: %s): backing off", type(exc).__name__, exc)
+                log.warning("pod watch failed (%s): backing off", describe_error(exc))
             if failures:
                 delay = min(self.backoff_max, 2.0 ** min(failures, 10)) * random.uniform(0.5, 1.0)
                 self._stop.wait(delay)
