@@ -1023,24 +1023,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return False
         if subresource == "portforward":
             verb = "create" if verb == "get" else verb
+        # RBAC names a subresource as "pods/portforward": a grant on "pods" does not cover it
         attributes = {
             "verb": verb,
-            "resource": kind.plural,
+            "resource": f"{kind.plural}/{subresource}" if subresource else kind.plural,
             "group": kind.group,
-            "subresource": subresource or "",
             "namespace": namespace,
             "name": name or "",
         }
         if self.api.is_allowed(identity.username, identity.groups, attributes):
             return True
         resource = f"{kind.plural}.{kind.group}" if kind.group else kind.plural
-        if subresource:
-            resource += f"/{subresource}"
         where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
         subject = f'{resource} "{name}"' if name else resource
         message = (
             f'{subject} is forbidden: User "{identity.username}" cannot {verb} resource '
-            f'"{kind.plural}" in API group "{kind.group}" {where}'
+            f'"{attributes["resource"]}" in API group "{kind.group}" {where}'
         )
         details: Obj = {"group": kind.group, "kind": kind.plural}
         if name:

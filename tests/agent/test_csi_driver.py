@@ -3,12 +3,14 @@ lab API server by the real client, recorded once per cycle and judged."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import kubernetes.client
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from agent.config import load_settings
 from agent.discovery import KubeReader
@@ -25,6 +27,8 @@ from agent.store import Store
 from inspector.lab.kube_api import KubeAPIServer
 
 pytestmark = pytest.mark.timeout(180)
+
+USER = "system:serviceaccount:cryptoscope:cryptoscope-agent"
 
 #: The AKS add-on's driver DaemonSet, as `kubectl get ds -n kube-system -o yaml` shows it (trimmed).
 AKS_ADDON = """
@@ -307,3 +311,38 @@ def test_go_durations_and_refused_values() -> None:
         120.0,
     )
     assert "absent (default false)" in csi_driver_findings([absent])[0].message
+
+
+def test_the_lab_enforces_rbac_as_the_api_server_does() -> None:
+    """Verbs per request kind, namespaced denials, subresources granted on their own."""
+    with KubeAPIServer(authorize=True) as api:
+        api.load_yaml(AKS_ADDON, {"ROTATION": "true"})
+        api.add_token("agent", USER)
+        api.grant(USER, "get", "daemonsets", group="apps", namespace="kube-system")
+        client = kubernetes.client.ApiClient(api.configuration(token="agent"))
+        apps = kubernetes.client.AppsV1Api(client)
+        try:
+            granted = apps.read_namespaced_daemon_set("aks-secrets-store-csi-driver", "kube-system")
+            assert granted.metadata is not None
+            assert granted.metadata.name == "aks-secrets-store-csi-driver"
+            with pytest.raises(ApiException) as listing:
+                apps.list_namespaced_daemon_set("kube-system")
+            with pytest.raises(ApiException) as elsewhere:
+                apps.read_namespaced_daemon_set("x", "default")
+        finally:
+            client.close()
+        anonymous = kubernetes.client.AppsV1Api(kubernetes.client.ApiClient(api.configuration()))
+        with pytest.raises(ApiException) as unauthenticated:
+            anonymous.list_namespaced_daemon_set("kube-system")
+        anonymous.api_client.close()
+    assert json.loads(listing.value.body or "{}")["message"] == (
+        f'daemonsets.apps is forbidden: User "{USER}" cannot list resource "daemonsets"'
+        ' in API group "apps" in the namespace "kube-system"'
+    )
+    denied = json.loads(elsewhere.value.body or "{}")
+    assert (elsewhere.value.status, denied["reason"], denied["details"]) == (
+        403,
+        "Forbidden",
+        {"name": "x", "group": "apps", "kind": "daemonsets"},
+    )
+    assert unauthenticated.value.status == 401
