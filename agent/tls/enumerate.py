@@ -373,11 +373,12 @@ async def enumerate_groups_legacy(
     """Offer the accepted ECDHE suites with the remaining curves; the ServerKeyExchange names the pick.
 
     `known_first` is the curve the server already picked from `known_first_offer` (every
-    candidate, seen while enumerating suites): it saves the first probe. `anchor` is a curve that must stay in every
-    offer (an ECDSA certificate's curve, RFC 8422 5.1): it goes last. A server that follows the
-    client's order picks it only when no other curve offered is supported: the list is complete.
-    A server that imposes its order picks it whenever it ranks it above the curves left, and
-    those can then never be seen: :func:`_anchor_verdict` tells the two apart where it can.
+    candidate, seen while enumerating suites): it saves the first probe. `anchor` is a curve
+    that must stay in every offer (an ECDSA certificate's curve, RFC 8422 5.1): it goes last.
+    A server that follows the client's order picks it only when no other curve offered is
+    supported: the list is complete. A server that imposes its order picks it whenever it ranks
+    it above the curves left, and those can then never be seen: :func:`_anchor_verdict` tells
+    the two apart where it can, and the result says which (`incomplete`).
     """
     remaining = list(tls12_candidate_groups() if candidates is None else candidates)
     result = LegacyCurves()
