@@ -15,7 +15,8 @@ Modules, one job each:
 - ``wire`` / ``client_hello``: records, ClientHello building, strict parsers;
 - ``connection`` / ``probe``: one probe per connection, counted and limited;
 - ``starttls``: plaintext dialogs before TLS (PostgreSQL, SMTP, LDAP); ``ldap``: the
-  StartTLS extended operation in BER; ``dh_groups``: RFC 7919 primes, custom DH naming;
+  StartTLS extended operation in BER; ``dh_groups``: published DH primes (RFC 7919,
+  RFC 2409, RFC 3526, RFC 5114) by name, custom ones by size;
 - ``classify``: what a port speaks; ``enumerate``: suites, order, groups;
 - ``handshake``: the one pyOpenSSL handshake; ``prober``: the whole scan.
 """
