@@ -196,8 +196,9 @@ class EndpointScan:
     chain: ChainValidation | None = None
     #: Smallest finite-field DHE group size seen (bits), None when no DHE suite was accepted.
     dhe_min_bits: int | None = None
-    #: Finite-field DHE groups seen (TLS <= 1.2): RFC 7919 names ("ffdhe2048") or, for a prime
-    #: that is none of them, "custom-DH-<bits>" (e.g. "custom-DH-1024").
+    #: Finite-field DHE groups seen (TLS <= 1.2): RFC 7919 names ("ffdhe2048"), published primes
+    #: with their RFC ("modp2048 (RFC 3526)", "dh2048_256 (RFC 5114)") or, for a prime that is
+    #: none of them, "custom-DH-<bits>" (e.g. "custom-DH-1024"); sizes: dh_groups.group_bits.
     dhe_groups: tuple[str, ...] = ()
     #: True: the server negotiates RFC 7919 groups from the client's supported_groups (TLS 1.2);
     #: False: it sends its own DH parameters whatever is offered; None: no DHE, or not known.
