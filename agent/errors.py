@@ -47,7 +47,10 @@ _KEPT = "\ue001"
 
 def safe_text(text: object, *, limit: int = MAX_LENGTH) -> str:
     """``text`` reduced to what may be stored and logged (see the module docstring)."""
-    lines = str(text).strip().splitlines()
+    try:
+        lines = str(text).strip().splitlines()
+    except Exception:  # noqa: BLE001 - a broken __str__ must not turn an error report into a crash
+        lines = ["(no text)"]
     line = lines[0] if lines else ""
     line = _CONTROL.sub(" ", line.replace("\t", " ").replace(_MARK, " ").replace(_KEPT, " "))
     kept: list[str] = []
@@ -101,7 +104,10 @@ def safe_reason(exc: BaseException) -> str:
 def describe_error(exc: BaseException, *, limit: int = MAX_LENGTH) -> str:
     """``Type: reason`` (or ``Type at line L, column C: problem``) for storing and logging."""
     name = type(exc).__name__
-    reason = safe_reason(exc)
+    try:
+        reason = safe_reason(exc)
+    except Exception:  # noqa: BLE001 - odd attributes on an exception: the type alone says enough
+        reason = ""
     if not reason:
         return name
     text = f"{name} {reason}" if reason.startswith("at line ") else f"{name}: {reason}"

@@ -95,6 +95,14 @@ def test_texts_are_bounded() -> None:
     assert len(text) == MAX_LENGTH and text.endswith("…")
 
 
+def test_an_exception_that_cannot_be_printed_still_gets_its_type() -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError(CANARY)
+
+    assert describe_error(Unprintable()) == "Unprintable: (no text)"
+
+
 # --------------------------------------------------------------------------- through the agent
 
 
