@@ -135,7 +135,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db", str, "/var/lib/cryptoscope/cryptoscope.db", "SQLite database path"),
     Setting("scan_interval", _positive_float, 300.0, "seconds between cycles (jitter added)"),
     Setting("jitter", float, 0.1, "fraction of the interval added at random"),
-    Setting("cycle_deadline", _cycle_deadline, AUTO, "seconds a cycle may take before it is cut; auto: planned endpoints / concurrency x endpoint deadline, at least the scan interval"),
+    Setting("cycle_deadline", _cycle_deadline, AUTO, "seconds a cycle may take before it is cut; auto: (planned endpoints / concurrency + 1) x endpoint deadline, at least the scan interval"),
     Setting("concurrency", _positive_int, 32, "endpoints probed at once on this node"),
     Setting("connect_timeout", _positive_float, 3.0, "TCP connect timeout, seconds"),
     Setting("read_timeout", _positive_float, 3.0, "read timeout, seconds"),
