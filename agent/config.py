@@ -145,7 +145,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cert_expiry_warn_days", _positive_int, 28, "days before a certificate's notAfter that rule K6 warns (4.2.1)"),
     Setting("cert_expiry_critical_days", _positive_int, 14, "days before notAfter that K6 is raised to high; at most the warn days"),
     Setting("ca_file", str, "", "PEM bundle of the cluster's internal CAs, for chain validation"),
-    Setting("check_revocation", _bool, True, "ask each leaf's OCSP responder / CRL distribution point (rule K7)"),
+    Setting("check_revocation", _bool, True, "check every served certificate: stapled OCSP, OCSP responder / CRL (rule K7)"),
     Setting("revocation_timeout", _positive_float, 10.0, "seconds the revocation check of one endpoint may take"),
     Setting("listen", str, "0.0.0.0:9443", "address of the agent's HTTPS endpoint"),
     Setting("tls_cert_file", str, "", "certificate for the HTTPS endpoint (self-signed when empty)"),
