@@ -263,7 +263,11 @@ class Agent:
     def _discover(self) -> tuple[ClusterState, tuple[DiscoveredTarget, ...]]:
         # no Kubernetes access: the declared egress targets only
         state = ClusterState() if self.reader is None else self.reader.read_state(self.scope)
-        return state, plan_targets(state, self.scope)
+        skipped: list[str] = []
+        targets = plan_targets(state, self.scope, skipped)
+        if skipped:  # malformed objects left out: recorded like the reader's own warnings
+            state = dataclasses.replace(state, warnings=(*state.warnings, *skipped))
+        return state, targets
 
     def probe_order(self, targets: Sequence[DiscoveredTarget]) -> tuple[DiscoveredTarget, ...]:
         """Least recently probed first: endpoints never probed (new, or left out by a cut

@@ -9,6 +9,8 @@ does the paged reads; `PodWatcher` wakes the loop when pods change.
 
 from __future__ import annotations
 
+import dataclasses
+
 from agent.discovery.client import KubeConfigError, api_client
 from agent.discovery.model import (
     ClusterState,
@@ -41,6 +43,13 @@ __all__ = [
 def discover(
     reader: KubeReader, scope: DiscoveryScope
 ) -> tuple[ClusterState, tuple[DiscoveredTarget, ...]]:
-    """Read the cluster state for `scope` and plan its targets."""
+    """Read the cluster state for `scope` and plan its targets.
+
+    Objects whose manifest cannot be planned are left out; why joins the state's warnings.
+    """
     state = reader.read_state(scope)
-    return state, plan_targets(state, scope)
+    skipped: list[str] = []
+    targets = plan_targets(state, scope, skipped)
+    if skipped:
+        state = dataclasses.replace(state, warnings=(*state.warnings, *skipped))
+    return state, targets

@@ -12,7 +12,8 @@ own pod on localhost. Declared egress targets in every mode.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 from agent.discovery import gateway as gateway_api
@@ -29,6 +30,7 @@ from agent.discovery.model import (
     Source,
     Workload,
 )
+from agent.errors import describe_error
 from agent.tls.model import Target
 
 #: Label of EndpointSlices naming their Service.
@@ -80,6 +82,11 @@ def _controller(obj: Manifest) -> Workload | None:
     return None
 
 
+#: What a malformed manifest raises while it is planned (a port that is no number, a list
+#: where a mapping belongs): the object is skipped with a reason, the rest is planned.
+MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
 class OwnerIndex:
     """Pod → ReplicaSet → Deployment and Pod → Job → CronJob, from the listed ReplicaSets and Jobs."""
 
@@ -115,33 +122,44 @@ class ServiceIndex:
         }
         self.by_address: dict[tuple[str, int], ServicePort] = {}
         self.ports_by_ip: dict[str, set[int]] = {}
+        #: EndpointSlices left out, and why (a malformed port).
+        self.skipped: list[str] = []
         for endpoint_slice in endpoint_slices:
-            namespace = str(_meta(endpoint_slice).get("namespace", ""))
-            service = str((_meta(endpoint_slice).get("labels") or {}).get(SERVICE_NAME_LABEL, ""))
-            if not service:
-                continue
-            service_ports = {
-                str(port.get("name") or ""): int(port.get("port") or 0)
-                for port in (self.services.get((namespace, service)) or {})
-                .get("spec", {})
-                .get("ports")
-                or []
-            }
-            for port in endpoint_slice.get("ports") or []:
-                if (port.get("protocol") or "TCP") != "TCP" or not port.get("port"):
-                    continue
-                name = str(port.get("name") or "")
-                facts = ServicePort(
-                    namespace,
-                    service,
-                    name,
-                    str(port.get("appProtocol") or ""),
-                    service_ports.get(name, int(port["port"])),
+            try:
+                self._add(endpoint_slice)
+            except MALFORMED as exc:
+                name = (
+                    f"{_meta(endpoint_slice).get('namespace')}/{_meta(endpoint_slice).get('name')}"
                 )
-                for endpoint in endpoint_slice.get("endpoints") or []:
-                    for address in endpoint.get("addresses") or []:
-                        self.by_address.setdefault((address, int(port["port"])), facts)
-                        self.ports_by_ip.setdefault(address, set()).add(int(port["port"]))
+                self.skipped.append(
+                    f"EndpointSlice {name} skipped: malformed manifest ({describe_error(exc)})"
+                )
+
+    def _add(self, endpoint_slice: Manifest) -> None:
+        namespace = str(_meta(endpoint_slice).get("namespace", ""))
+        service = str((_meta(endpoint_slice).get("labels") or {}).get(SERVICE_NAME_LABEL, ""))
+        if not service:
+            return
+        service_ports = {
+            str(port.get("name") or ""): int(port.get("port") or 0)
+            for port in (self.services.get((namespace, service)) or {}).get("spec", {}).get("ports")
+            or []
+        }
+        for port in endpoint_slice.get("ports") or []:
+            if (port.get("protocol") or "TCP") != "TCP" or not port.get("port"):
+                continue
+            name = str(port.get("name") or "")
+            facts = ServicePort(
+                namespace,
+                service,
+                name,
+                str(port.get("appProtocol") or ""),
+                service_ports.get(name, int(port["port"])),
+            )
+            for endpoint in endpoint_slice.get("endpoints") or []:
+                for address in endpoint.get("addresses") or []:
+                    self.by_address.setdefault((address, int(port["port"])), facts)
+                    self.ports_by_ip.setdefault(address, set()).add(int(port["port"]))
 
     def service(self, namespace: str, name: str) -> Manifest | None:
         return self.services.get((namespace, name))
@@ -485,10 +503,51 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def plan_targets(state: ClusterState, scope: DiscoveryScope) -> tuple[DiscoveredTarget, ...]:
-    """Every target to probe, deduplicated by (host, port, SNI), in a stable order."""
+def _planned(
+    what: str, plan: Callable[[], Iterable[DiscoveredTarget]], skipped: list[str]
+) -> list[DiscoveredTarget]:
+    """The targets ``plan`` yields, or none and a reason in ``skipped`` if its manifest is malformed."""
+    try:
+        return list(plan())
+    except MALFORMED as exc:
+        skipped.append(f"{what} skipped: malformed manifest ({describe_error(exc)})")
+        return []
+
+
+def _sidecar_targets(
+    pod: Manifest, owners: OwnerIndex, services: ServiceIndex, scope: DiscoveryScope
+) -> list[DiscoveredTarget]:
+    """The sidecar's own pod: its ports on localhost, named and mapped through its IP."""
+    return [
+        dataclasses.replace(item, target=dataclasses.replace(item.target, host="127.0.0.1"))
+        for item in _pod_targets(
+            pod,
+            host=_pod_ip(pod),
+            source=Source.SIDECAR,
+            owners=owners,
+            services=services,
+            scope=scope,
+            exclude=scope.sidecar_exclude_ports,
+        )
+    ]
+
+
+def _pod_name(pod: Manifest) -> str:
+    return f"pod {_meta(pod).get('namespace')}/{_meta(pod).get('name')}"
+
+
+def plan_targets(
+    state: ClusterState, scope: DiscoveryScope, skipped: list[str] | None = None
+) -> tuple[DiscoveredTarget, ...]:
+    """Every target to probe, deduplicated by (host, port, SNI), in a stable order.
+
+    A pod (or the Ingress/Gateway part) whose manifest cannot be planned is left out, and
+    why is appended to ``skipped``; one odd object never costs the cycle.
+    """
+    skipped = [] if skipped is None else skipped
     owners = OwnerIndex(state.replica_sets, state.jobs)
     services = ServiceIndex(state.services, state.endpoint_slices)
+    skipped += services.skipped
     found: list[DiscoveredTarget] = []
     if scope.mode == "sidecar":
         for pod in state.pods:
@@ -497,20 +556,9 @@ def plan_targets(state: ClusterState, scope: DiscoveryScope) -> tuple[Discovered
                 and _meta(pod).get("namespace") == scope.pod_namespace
             ):
                 # the pod's own ports on localhost, named and mapped through its IP
-                found += [
-                    dataclasses.replace(
-                        item, target=dataclasses.replace(item.target, host="127.0.0.1")
-                    )
-                    for item in _pod_targets(
-                        pod,
-                        host=_pod_ip(pod),
-                        source=Source.SIDECAR,
-                        owners=owners,
-                        services=services,
-                        scope=scope,
-                        exclude=scope.sidecar_exclude_ports,
-                    )
-                ]
+                found += _planned(
+                    _pod_name(pod), partial(_sidecar_targets, pod, owners, services, scope), skipped
+                )
     else:
         in_scope = [
             pod
@@ -521,18 +569,27 @@ def plan_targets(state: ClusterState, scope: DiscoveryScope) -> tuple[Discovered
             in_scope, key=lambda p: (str(_meta(p).get("namespace")), str(_meta(p).get("name")))
         ):
             host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
-            found += _pod_targets(
-                pod,
-                host=_pod_ip(pod),
-                source=Source.HOST_NETWORK if host_network else Source.POD,
-                owners=owners,
-                services=services,
-                scope=scope,
+            found += _planned(
+                _pod_name(pod),
+                partial(
+                    _pod_targets,
+                    pod,
+                    host=_pod_ip(pod),
+                    source=Source.HOST_NETWORK if host_network else Source.POD,
+                    owners=owners,
+                    services=services,
+                    scope=scope,
+                ),
+                skipped,
             )
         if scope.ingress:
             local = {_pod_ip(pod): pod for pod in in_scope if _running(pod)}
-            found += _ingress_targets(state, scope, services, local)
-            found += _gateway_targets(state, scope, local)
+            found += _planned(
+                "Ingress hosts", partial(_ingress_targets, state, scope, services, local), skipped
+            )
+            found += _planned(
+                "Gateway hosts", partial(_gateway_targets, state, scope, local), skipped
+            )
     found += _egress_targets(scope)
     unique: dict[tuple[str, int, str | None], DiscoveredTarget] = {}
     for item in found:

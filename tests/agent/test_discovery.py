@@ -83,6 +83,47 @@ def test_cluster_mode_sees_everything_once(shop_api: KubeAPIServer, api_client) 
     assert len({item.key for item in targets}) == len(targets)
 
 
+def test_malformed_objects_are_skipped_with_a_reason(shop_api: KubeAPIServer, api_client) -> None:  # noqa: ANN001
+    """A pod or EndpointSlice whose port is no number is left out; the rest is planned."""
+    shop_api.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "odd-0", "namespace": "shop"},
+            "spec": {
+                "nodeName": "node-a",
+                "containers": [{"name": "app", "image": "x", "ports": [{"containerPort": "http"}]}],
+            },
+            "status": {"phase": "Running", "podIP": "10.0.0.99"},
+        }
+    )
+    shop_api.apply(
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "odd-abcde",
+                "namespace": "shop",
+                "labels": {"kubernetes.io/service-name": "web"},
+            },
+            "addressType": "IPv4",
+            "ports": [{"name": "x", "port": "eighty", "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["10.0.0.98"]}],
+        }
+    )
+    state, targets = discover(KubeReader(api_client), DiscoveryScope(mode="cluster"))
+    pods = {item.pod for item in targets if item.source in (Source.POD, Source.HOST_NETWORK)}
+    assert "odd-0" not in pods and {"web-6d4f8-aaaaa", "payments-db-0"} <= pods
+    assert (
+        "pod shop/odd-0 skipped: malformed manifest (ValueError: invalid literal for int() with base 10: '…')"
+        in state.warnings
+    )
+    assert any(
+        w.startswith("EndpointSlice shop/odd-abcde skipped: malformed manifest")
+        for w in state.warnings
+    )
+
+
 def test_sidecar_mode_probes_its_own_pod_on_localhost(shop_api: KubeAPIServer, api_client) -> None:  # noqa: ANN001
     scope = DiscoveryScope(mode="sidecar", pod_name="web-6d4f8-bbbbb", pod_namespace="shop")
     _, targets = discover(KubeReader(api_client), scope)
