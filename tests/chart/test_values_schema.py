@@ -166,11 +166,6 @@ def test_one_bad_value_alone_is_refused() -> None:
 #: Checks across values that JSON Schema cannot express (templates/validate.yaml).
 REFUSED_BY_TEMPLATE: list[tuple[str, dict[str, Any], str]] = [
     (
-        "deadline beyond the interval",
-        {"agent": {"scanInterval": 60, "cycleDeadline": 120}},
-        "agent.cycleDeadline (120 s) must not exceed agent.scanInterval (60 s)",
-    ),
-    (
         "two CA sources",
         {"caBundle": {"existingConfigMap": "cluster-ca", "pem": "-----BEGIN CERTIFICATE-----\n"}},
         "caBundle: give either existingConfigMap or pem, not both",
