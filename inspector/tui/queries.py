@@ -922,6 +922,10 @@ class EndpointDetail:
     chain: tuple[ChainCert, ...]
     findings: tuple[FindingRow, ...]
     errors: tuple[str, ...]
+    #: Revocation of each checked certificate by chain position (leaf at 0; none for a root).
+    revocation: Mapping[int, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    #: The OCSP response the server stapled (or that it stapled none), when the scan asked.
+    staple: Mapping[str, Any] | None = None
 
 
 #: Protocol versions in matrix order (oldest first).
@@ -1039,6 +1043,7 @@ def endpoint_detail(conn: sqlite3.Connection, endpoint_id: int) -> EndpointDetai
         if scan_id
         else ()
     )
+    revocation, staple = _revocation(conn, scan) if scan is not None else ({}, None)
     return EndpointDetail(
         endpoint=endpoint,
         scan=dict(scan) if scan else None,
@@ -1050,7 +1055,42 @@ def endpoint_detail(conn: sqlite3.Connection, endpoint_id: int) -> EndpointDetai
         chain=tuple(chain),
         findings=findings,
         errors=errors,
+        revocation=revocation,
+        staple=staple,
     )
+
+
+def _revocation(
+    conn: sqlite3.Connection, scan: sqlite3.Row
+) -> tuple[dict[int, dict[str, Any]], dict[str, Any] | None]:
+    """Per chain position, the revocation check of a scan; and its OCSP staple (older databases:
+    the leaf's check from the scan's own columns, no staple)."""
+    scan_id = int(scan["id"])
+    by_position: dict[int, dict[str, Any]] = {}
+    if has_table(conn, "chain_revocation"):
+        for r in conn.execute(
+            "SELECT * FROM chain_revocation WHERE endpoint_scan_id = ? ORDER BY position",
+            (scan_id,),
+        ):
+            by_position[int(r["position"])] = dict(r)
+    keys = scan.keys()
+    if 0 not in by_position and "revocation_status" in keys and scan["revocation_status"]:
+        by_position[0] = {
+            "status": scan["revocation_status"],
+            "method": scan["revocation_method"],
+            "url": scan["revocation_url"],
+            "detail": scan["revocation_detail"],
+            "revoked_at": scan["revoked_at"],
+            "reason": scan["revocation_reason"],
+            "checked_at": scan["revocation_checked_at"],
+        }
+    staple = None
+    if has_table(conn, "ocsp_staples"):
+        row = conn.execute(
+            "SELECT * FROM ocsp_staples WHERE endpoint_scan_id = ?", (scan_id,)
+        ).fetchone()
+        staple = dict(row) if row is not None else None
+    return by_position, staple
 
 
 def _tested_protocols(conn: sqlite3.Connection, scan_id: int) -> set[str] | None:

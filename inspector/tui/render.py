@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -136,3 +137,59 @@ def cell(kind: str, value: Any, now: datetime) -> Text:
 def plain(value: Any) -> str:
     """A value as copied or saved: the stored text, no decoration."""
     return "" if value is None else str(value)
+
+
+#: How a revocation status shows (symbol, style): a revoked certificate is as loud as an expired one.
+REVOCATION_STYLE: dict[str, tuple[str, str]] = {
+    "good": ("✓ not revoked", "green"),
+    "revoked": ("✖ REVOKED", "bold red"),
+    "unknown": ("? unknown", "yellow"),
+    "not-published": ("— no OCSP/CRL published", "dim"),
+}
+
+
+def revocation(check: Mapping[str, Any] | None) -> Text:
+    """One certificate's revocation check: status, how it was learnt, and why when unknown."""
+    if not check:
+        return Text("not checked", style="dim")
+    status = str(check.get("status") or "")
+    label, style = REVOCATION_STYLE.get(status, (status or "?", ""))
+    text = Text(label, style=style)
+    if status == "revoked":
+        text.append(
+            f" {str(check.get('revoked_at') or '')[:10]} ({check.get('reason') or 'no reason'})",
+            style=style,
+        )
+    if check.get("method"):
+        text.append(f" · {check['method']}", style="dim")
+    if status == "unknown" and check.get("detail"):
+        text.append(f" · {check['detail']}", style="yellow")
+    return text
+
+
+def staple(facts: Mapping[str, Any] | None) -> Text:
+    """The OCSP response a server stapled: status and whether it verifies, or that none came."""
+    if facts is None:
+        return Text("not asked", style="dim")
+    must = bool(facts.get("must_staple"))
+    if not facts.get("stapled"):
+        if must:
+            return Text("✖ none, but the certificate is Must-Staple", style="bold red")
+        return Text("none", style="dim")
+    status = str(facts.get("status") or "?")
+    label, style = REVOCATION_STYLE.get(status, (status, ""))
+    text = Text(f"stapled: {label}", style=style)
+    verified = facts.get("verified")
+    if verified is not None and not verified:
+        text.append(" · ✖ does not verify", style="bold red")
+        if facts.get("detail"):
+            text.append(f" ({facts['detail']})", style="red")
+    elif verified:
+        text.append(" · verified", style="dim")
+    if facts.get("next_update"):
+        text.append(
+            f" · next update {str(facts['next_update'])[:16].replace('T', ' ')}", style="dim"
+        )
+    if must:
+        text.append(" · Must-Staple", style="dim")
+    return text

@@ -12,7 +12,9 @@ from agent.tls.model import (
     CertificateInfo,
     ChainValidation,
     EndpointScan,
+    OCSPStaple,
     ProtocolResult,
+    RevocationCheck,
     Transport,
 )
 
@@ -63,8 +65,47 @@ def certificate(
 INTERMEDIATE = certificate("Lab Issuing CA", days_left=1000, issuer="CN=Lab Root CA", is_ca=True)
 
 
+def revocation_checked(name: str, days_left: int) -> dict[str, object]:
+    """A chain whose revocation was checked: the leaf from its stapled OCSP response, the
+    intermediate from its CA's responder (both good: no finding)."""
+    checked_at = NOW - timedelta(minutes=5)
+    leaf = certificate(name, days_left=days_left)
+    chain = (
+        RevocationCheck(
+            "good", "ocsp-staple", None, "", checked_at=checked_at, position=0, sha256=leaf.sha256
+        ),
+        RevocationCheck(
+            "good",
+            "ocsp",
+            "http://ocsp.example-ca.test",
+            "",
+            checked_at=checked_at,
+            position=1,
+            sha256=INTERMEDIATE.sha256,
+        ),
+    )
+    return {
+        "revocation": chain[0],
+        "chain_revocation": chain,
+        "ocsp_staple": OCSPStaple(
+            stapled=True,
+            status="good",
+            verified=True,
+            produced_at=checked_at - timedelta(hours=1),
+            this_update=checked_at - timedelta(hours=1),
+            next_update=checked_at + timedelta(days=3),
+        ),
+    }
+
+
 def tls_scan(
-    name: str, *, weak: bool = False, legacy: bool = False, days_left: int = 200, pq: bool = False
+    name: str,
+    *,
+    weak: bool = False,
+    legacy: bool = False,
+    days_left: int = 200,
+    pq: bool = False,
+    revocation: bool = False,
 ) -> EndpointScan:
     protocols = {
         "SSLv3": ProtocolResult(accepted=False),
@@ -90,6 +131,7 @@ def tls_scan(
         ),
         negotiated=("TLSv1.3", "TLS_AES_256_GCM_SHA384", groups[0]),
         started_at=NOW - timedelta(minutes=5),
+        **(revocation_checked(name, days_left) if revocation else {}),  # type: ignore[arg-type]
     )
 
 
@@ -129,7 +171,7 @@ LAYOUT = (
         "ledger-db-0",
         "10.1.0.20",
         5432,
-        lambda: tls_scan("ledger-db.payments.svc", weak=True, days_left=10),
+        lambda: tls_scan("ledger-db.payments.svc", weak=True, days_left=10, revocation=True),
     ),
     (
         "payments",

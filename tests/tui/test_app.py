@@ -160,6 +160,16 @@ async def test_drill_from_namespaces_to_an_endpoint_and_back(cluster_db: Path) -
         leaf_facts = [str(child.label) for child in chain.root.children[0].children]
         assert any(fact.startswith("SHA-1 (x5t):") for fact in leaf_facts)
         assert any("CN=ledger-db.payments.svc" in fact for fact in leaf_facts)
+        # revocation of the whole chain, and the leaf's stapled OCSP response
+        assert "revocation: ✓ not revoked · ocsp-staple" in leaf_facts
+        assert any(
+            f.startswith("OCSP staple: stapled: ✓ not revoked · verified") for f in leaf_facts
+        )
+        intermediate_facts = [str(child.label) for child in chain.root.children[1].children]
+        assert "revocation: ✓ not revoked · ocsp" in intermediate_facts
+        identity = static_text(endpoint, "#identity")
+        assert "leaf ✓ not revoked · ocsp-staple · chain[1] ✓ not revoked · ocsp" in identity
+        assert "stapled: ✓ not revoked · verified · next update 2026-12-03 11:55" in identity
         findings_text = static_text(endpoint, "#findings")
         assert "C-EXPIRY" in findings_text and "→ Renew the certificate" in findings_text
         for expected in (WorkloadScreen, TableScreen, TableScreen, OverviewScreen):

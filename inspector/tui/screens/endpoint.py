@@ -161,6 +161,8 @@ class EndpointScreen(CryptoscopeScreen):
                 f"ordered {_yes_no(s.get('chain_ordered'))} · complete {_yes_no(s.get('chain_complete'))}"
                 + (f" · {s['chain_error']}" if s.get("chain_error") else ""),
             ),
+            ("Revocation", self._revocation_summary(detail)),
+            ("OCSP staple", render.staple(detail.staple)),
             (
                 "Handshake",
                 f"client cert required {_yes_no(s.get('client_cert_required'))} · fallback SCSV {_yes_no(s.get('fallback_scsv'))}"
@@ -179,6 +181,15 @@ class EndpointScreen(CryptoscopeScreen):
         for label, value in rows:
             table.add_row(label, value if isinstance(value, Text) else Text(value))
         return table
+
+    def _revocation_summary(self, detail: EndpointDetail) -> Text:
+        summary = Text("leaf ")
+        summary.append_text(render.revocation(detail.revocation.get(0)))
+        for position, check in sorted(detail.revocation.items()):
+            if position > 0:
+                summary.append(f" · chain[{position}] ")
+                summary.append_text(render.revocation(check))
+        return summary
 
     def _protocols(self, detail: EndpointDetail) -> Table:
         table = Table(
@@ -270,15 +281,29 @@ class EndpointScreen(CryptoscopeScreen):
                 if cert.position == 0
                 else ("root" if facts.get("self_signed") else "intermediate")
             )
+            check = detail.revocation.get(cert.position)
             label = Text.assemble(
                 (f"[{cert.position}] {role} ", "bold"),
                 str(facts.get("subject", "")),
                 "  ",
                 render.expiry(facts.get("not_after"), now),
             )
+            if check:
+                label.append("  ")
+                label.append_text(render.revocation(check))
             node: TreeNode[str] = tree.root.add(
                 label, data=str(facts.get("sha256", "")), expand=True
             )
+            if check:
+                node.add_leaf(
+                    Text.assemble(("revocation: ", "bold"), render.revocation(check)),
+                    data=str(check.get("url") or check.get("status") or ""),
+                )
+            if cert.position == 0 and detail.staple is not None:
+                node.add_leaf(
+                    Text.assemble(("OCSP staple: ", "bold"), render.staple(detail.staple)),
+                    data=str(detail.staple.get("status") or ""),
+                )
             for column, name in CERT_FACTS:
                 value = facts.get(column)
                 shown = self._fact_text(column, value)
