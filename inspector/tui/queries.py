@@ -664,6 +664,9 @@ class Overview:
     latest_run_at: str | None
     fresh: bool
     age_seconds: float | None
+    #: The Secrets Store CSI driver's rotation, as the agents last saw it (rule V6): one line per
+    #: distinct observation, e.g. "on, every 2m0s (aks-secrets-store-csi-driver)"; empty: none.
+    csi_rotation: tuple[tuple[str, str], ...] = ()
 
 
 def split_requirements(text: str | None) -> list[str]:
@@ -797,7 +800,30 @@ def overview_basics(
         latest_run_at=latest,
         fresh=age is not None and age <= stale_after.total_seconds(),
         age_seconds=age,
+        csi_rotation=_csi_rotation(conn),
     )
+
+
+def _csi_rotation(conn: sqlite3.Connection) -> tuple[tuple[str, str], ...]:
+    """(state, text) of the CSI driver's rotation per distinct latest observation of the agents:
+    state "on", "off" or "unknown"; the text says where and why."""
+    if not has_table(conn, "csi_driver_observations"):
+        return ()
+    seen: dict[tuple[str, str], None] = {}
+    for r in conn.execute(
+        "SELECT status, daemonset, rotation_enabled, poll_interval, reason FROM current_csi_driver "
+        "ORDER BY agent_id, daemonset"
+    ):
+        status, daemonset, enabled, interval, reason = r
+        if status == "found" and enabled is not None:
+            state = "on" if enabled else "off"
+            text = f"{state}{f', every {interval}' if enabled and interval else ''} ({daemonset})"
+        elif status == "not-found":
+            state, text = "unknown", "no driver DaemonSet found"
+        else:
+            state, text = "unknown", f"unknown: {reason or 'no reason recorded'}"
+        seen[(state, text)] = None
+    return tuple(seen)
 
 
 def _stale_secrets(conn: sqlite3.Connection, now: datetime) -> tuple[tuple[str, ...], ...] | None:

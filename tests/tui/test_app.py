@@ -11,6 +11,8 @@ from pathlib import Path
 from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Tree
 
+from agent.discovery.csi_driver import CsiDriverFacts, Status
+from agent.discovery.csi_records import record_csi_drivers
 from agent.store import EndpointIdentity, Store
 from inspector.tui.app import GC_FULL_PASS_EVERY, CryptoscopeApp
 from inspector.tui.screens.dialogs import HelpScreen, PromptScreen, SaveScreen
@@ -576,3 +578,30 @@ async def test_the_heap_is_frozen_while_the_app_runs_and_released_when_it_ends(
         assert gc.get_threshold() == (*thresholds[:2], GC_FULL_PASS_EVERY)
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == thresholds
+
+
+async def test_overview_shows_the_csi_drivers_rotation(cluster_db: Path) -> None:
+    """Rule V6's fact, as the agent recorded it: the secrets panel says rotation is off."""
+    with Store.open(cluster_db) as store:
+        run_id = store.db.execute("SELECT max(id) FROM runs").fetchone()[0]
+        record_csi_drivers(
+            store,
+            run_id,
+            [
+                CsiDriverFacts(
+                    status=Status.FOUND,
+                    daemonset="aks-secrets-store-csi-driver",
+                    container="secrets-store",
+                    rotation_enabled=False,
+                    rotation_argument="--enable-secret-rotation=false",
+                    poll_interval="2m",
+                    poll_interval_seconds=120.0,
+                )
+            ],
+            seen_at=NOW,
+        )
+    app = make_app(cluster_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        panel = app.screen.query_one("#panel-secrets", DataTable)
+        assert "✖ CSI rotation off (aks-secrets-store-csi-driver)" in str(panel.border_subtitle)

@@ -158,11 +158,16 @@ class OverviewScreen(CryptoscopeScreen):
                 [sha for _, _, sha, _ in data.expiring],
             )
             secrets_table = self.query_one("#panel-secrets", DataTable)
+            rotation = "; ".join(
+                f"{'✖ ' if state == 'off' else ''}CSI rotation {text}"
+                for state, text in data.csi_rotation
+            )
             if data.stale_secrets is None:
-                secrets_table.border_subtitle = "no CSI data yet"
+                secrets_table.border_subtitle = rotation or "no CSI data yet"
                 self._fill("secrets", [], [])
             else:
-                secrets_table.border_subtitle = f"{len(data.stale_secrets)} shown"
+                shown = f"{len(data.stale_secrets)} shown"
+                secrets_table.border_subtitle = f"{shown} · {rotation}" if rotation else shown
                 rows = [
                     (
                         ns,
