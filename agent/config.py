@@ -123,6 +123,13 @@ def _vault_urls(text: str) -> str:
     return text
 
 
+def _environment(text: str) -> str:
+    """``prod``, ``staging``, ``test``, ``dev`` or empty (unknown); rule V12 (agent.rules.reuse)."""
+    from agent.rules.reuse import parse_environment
+
+    return parse_environment(text)
+
+
 MODES = ("daemonset", "sidecar", "cluster")
 
 #: Every agent setting. Extend here (and only here). One line per setting: a table, not code.
@@ -183,6 +190,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("keyvault_urls", _vault_urls, "", "VAULT=https://HOST[:PORT],... base URLs replacing https://VAULT.vault.azure.net"),
     Setting("keyvault_ca_file", str, "", "CA bundle for the Key Vault TLS connection (default: system trust)"),
     Setting("keyvault_verify_challenge_resource", _bool, True, "require the vault's auth challenge to name its own domain (off only for loopback test vaults)"),
+    # -- cross-cluster rules (cryptoscope collect)
+    Setting("environment", _environment, "", "this cluster's environment: prod, staging, test, dev, or empty (unknown); rule V12 compares keys across collected clusters"),
 )
 # fmt: on
 

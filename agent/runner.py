@@ -408,6 +408,7 @@ class Agent:
             mode=self.settings.mode,
             node=self.settings.node_name or None,
             profile=self.settings.profile,
+            environment=self.settings.environment,
         )
         status, error = "ok", None
         covered: list[str] = []

@@ -12,6 +12,9 @@
    skipped, so collecting twice changes nothing. Provenance (agent, node, pod,
    snapshot time, SHA-256 of the snapshot) goes to ``collected_snapshots`` and
    ``collected_runs``.
+4. Once new runs have arrived, rule V12 (the same key in a production and a
+   non-production cluster, PCI DSS 3.6.1.1) is judged over every cluster in
+   the database (:mod:`inspector.reuse`); each run keeps its ``environment``.
 
 An agent that cannot be reached or whose snapshot cannot be merged is
 reported; the others still merge.
@@ -39,6 +42,7 @@ from kubernetes.stream import portforward
 
 from agent.server import HEADER_AGENT, HEADER_NODE, HEADER_SNAPSHOT_TIME
 from agent.store import Store, StoreError
+from inspector.reuse import evaluate_key_reuse
 
 log = logging.getLogger(__name__)
 
@@ -656,7 +660,25 @@ def collect(
                 outcomes.append(AgentOutcome(pod.name, pod.node, error=str(exc)))
             finally:
                 destination.unlink(missing_ok=True)
+    if any(outcome.merged is not None and outcome.merged.runs_merged for outcome in outcomes):
+        judge_key_reuse(local_db)
     return outcomes
+
+
+def judge_key_reuse(local_db: Path) -> None:
+    """Rule V12 over every cluster now in `local_db` (:mod:`inspector.reuse`); a failure is logged,
+    the merged evidence stays."""
+    try:
+        result = evaluate_key_reuse(local_db)
+    except (StoreError, sqlite3.Error) as exc:
+        log.warning("rule V12 (same key in production and test) not evaluated: %s", exc)
+        return
+    if result.run_id is not None:
+        log.info(
+            "rule V12: %d key(s) in production and non-production clusters, %d resolved",
+            len(result.findings),
+            result.resolved,
+        )
 
 
 def summary_lines(outcomes: Iterable[AgentOutcome]) -> list[str]:

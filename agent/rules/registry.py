@@ -18,6 +18,7 @@ RULE_MODULES: list[str] = [
     "agent.rules.tls",
     "agent.rules.certificates",
     "agent.rules.keyvault",
+    "agent.rules.reuse",
 ]
 
 

@@ -725,3 +725,11 @@ WHERE o.run_id = (
 )
 """,
     )
+
+
+@MIGRATIONS()
+def m0009_run_environment(db: Database) -> None:
+    """The cluster's environment each run was made in (agent setting ``environment``: ``prod``,
+    ``staging``, ``test``, ``dev``; empty = unknown, as for every run before this migration).
+    ``cryptoscope collect`` keeps it per merged run; rule V12 compares keys across environments."""
+    db.execute("ALTER TABLE runs ADD COLUMN environment TEXT NOT NULL DEFAULT ''")

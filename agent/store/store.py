@@ -366,8 +366,11 @@ class Store:
         started_at: datetime | None = None,
         rules: Iterable[Rule] | None = None,
         tool_version: str = __version__,
+        environment: str = "",
     ) -> int:
-        """Start a run and return its id. ``rules`` (default: every registered rule) are recorded."""
+        """Start a run and return its id. ``rules`` (default: every registered rule) are recorded.
+
+        ``environment`` is the cluster's (agent setting; "" unknown), for rule V12."""
         if rules is None:
             from agent.rules import RULES
 
@@ -375,9 +378,18 @@ class Store:
         with self.transaction() as conn:
             self._sync_rules(conn, rules)
             cursor = conn.execute(
-                "INSERT INTO runs (agent_id, node, mode, profile, scope, tool_version, started_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (agent_id, node, mode, profile, scope, tool_version, utc_text(started_at)),
+                "INSERT INTO runs (agent_id, node, mode, profile, scope, tool_version, started_at,"
+                " environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    agent_id,
+                    node,
+                    mode,
+                    profile,
+                    scope,
+                    tool_version,
+                    utc_text(started_at),
+                    environment,
+                ),
             )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
