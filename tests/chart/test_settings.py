@@ -74,6 +74,7 @@ NON_DEFAULTS: dict[str, Any] = {
     "authzResource": "services",
     "authzSubresource": "proxy",
     "authzNamespace": "audit-evidence",
+    "environment": "test",
 }
 
 
