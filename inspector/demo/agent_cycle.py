@@ -62,7 +62,11 @@ def agent_settings(handles: ClusterHandles, db: Path) -> dict[str, object]:
         "kubelet_pods_dir": handles.kubelet_pods_dir,
         "once": True,
         "watch": False,
-        "ingress": False,
+        # Ingress/Gateway hosts: the Gateway's HTTPRoute hostnames, probed with their SNI.
+        "ingress": True,
+        # Revocation (K7): the demo leaves name only the loopback OCSP responder.
+        "check_revocation": True,
+        "revocation_timeout": 5.0,
         "connect_timeout": 3.0,
         "read_timeout": 5.0,
         "endpoint_deadline": 60.0,

@@ -22,6 +22,8 @@ VAULT_NAME = "demo-payments-kv"
 TENANT_ID = "00000000-0000-4000-8000-00000000d3e0"
 WORKLOAD_CLIENT_ID = "00000000-0000-4000-8000-0000000c11e7"
 NODE_IDENTITY_CLIENT_ID = "00000000-0000-4000-8000-00000000a0de"
+#: Where the demo CA's OCSP responder listens (every demo leaf names it in its AIA extension).
+OCSP_RESPONDER_IP = "127.0.0.5"
 
 
 class Backend(enum.StrEnum):
@@ -34,6 +36,17 @@ class Backend(enum.StrEnum):
     EXPIRING = "expiring-cert"  # TLS 1.2 + 1.3, leaf expires in a few days
     PLAINTEXT_HTTP = "plaintext-http"
     POSTGRES = "postgres-starttls"  # PostgreSQL with ssl = on, when installed
+    SNI_GATEWAY = (
+        "sni-gateway"  # a Gateway's data plane: one certificate per route hostname, by SNI
+    )
+
+
+class Revocation(enum.StrEnum):
+    """What the demo CA's OCSP responder says about a server's leaf, and whether it is stapled."""
+
+    GOOD = "good"  # the leaf's AIA names the responder, which answers "good"
+    STAPLED = "stapled"  # as GOOD, and the server staples that answer (status_request)
+    REVOKED = "revoked"  # the CA revoked the leaf (key compromise); the responder says so
 
 
 class Identity(enum.StrEnum):
@@ -101,6 +114,10 @@ class Workload:
     mounts: tuple[Mount, ...] = ()
     #: What a newcomer should notice about this workload (printed by the demo).
     story: str = ""
+    #: The OCSP answer for the leaf of its TLS servers (and whether they staple it).
+    revocation: Revocation = Revocation.GOOD
+    #: Labels the pod and Service carry besides the demo's own (e.g. a Gateway's data plane).
+    labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def service_name(self) -> str:
@@ -140,7 +157,21 @@ WORKLOADS: tuple[Workload, ...] = (
                 (VaultObject("checkout-tls", "secret", "cert-with-key", alias="tls.pem"),),
             ),
         ),
-        story="modern TLS 1.3, no post-quantum key exchange yet; its mounted Key Vault certificate is the current version",
+        story=(
+            "modern TLS 1.3, no post-quantum key exchange yet; staples a good OCSP response; "
+            "its mounted Key Vault certificate is the current version"
+        ),
+        revocation=Revocation.STAPLED,
+    ),
+    Workload(
+        "payments",
+        "refund-api",
+        "Deployment",
+        "127.0.0.15",
+        (Port("https", 8443, Backend.MODERN_TLS13, "https"),),
+        purpose="card refunds API (PAN in transit)",
+        story="still serves a certificate the CA has revoked (key compromise); the OCSP responder says so",
+        revocation=Revocation.REVOKED,
     ),
     Workload(
         "payments",
@@ -212,6 +243,19 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "web",
+        "public-gateway-istio",
+        "Deployment",
+        "127.0.0.24",
+        (Port("https", 443, Backend.SNI_GATEWAY, "https"),),
+        purpose="Gateway API data plane (Istio) of the public-gateway",
+        story=(
+            "data plane of Gateway `public-gateway`: its HTTPRoutes' hostnames "
+            "(www. and api.storefront.example) each get their own certificate, chosen by SNI"
+        ),
+        labels=(("gateway.networking.k8s.io/gateway-name", "public-gateway"),),
+    ),
+    Workload(
+        "web",
         "promo-banner",
         "Deployment",
         "127.0.0.22",
@@ -257,6 +301,78 @@ WORKLOADS: tuple[Workload, ...] = (
         story="uses the node-wide managed identity; admin password mounted world-readable",
     ),
 )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Route:
+    """An HTTPRoute attached to a Gateway's HTTPS listener."""
+
+    name: str
+    hostnames: tuple[str, ...]
+    purpose: str
+    #: The Service (in the route's namespace) and port it forwards to.
+    backend: str
+    backend_port: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Gateway:
+    """A Gateway API Gateway (gateway.networking.k8s.io/v1) with one HTTPS listener."""
+
+    namespace: str
+    name: str
+    gateway_class: str
+    controller: str
+    listener_port: int
+    listener_hostname: str
+    #: The workload (same namespace) whose pods are this gateway's data plane.
+    data_plane: str
+    routes: tuple[Route, ...]
+
+    @property
+    def hostnames(self) -> tuple[str, ...]:
+        return tuple(name for route in self.routes for name in route.hostnames)
+
+
+GATEWAYS: tuple[Gateway, ...] = (
+    Gateway(
+        "web",
+        "public-gateway",
+        gateway_class="istio",
+        controller="istio.io/gateway-controller",
+        listener_port=443,
+        listener_hostname="*.storefront.example",
+        data_plane="public-gateway-istio",
+        routes=(
+            Route("storefront-www", ("www.storefront.example",), "public shop", "storefront", 8443),
+            Route("storefront-api", ("api.storefront.example",), "shop API", "storefront", 8443),
+        ),
+    ),
+)
+
+#: The Secrets Store CSI driver as the AKS add-on deploys it (kube-system). Its driver
+#: container's arguments leave --enable-secret-rotation out: rotation is off (rule V6).
+CSI_DRIVER_NAMESPACE = "kube-system"
+CSI_DRIVER_DAEMONSET = "aks-secrets-store-csi-driver"
+CSI_DRIVER_CONTAINER = "secrets-store"
+CSI_DRIVER_IMAGE = "mcr.microsoft.com/oss/v2/kubernetes-csi/secrets-store/driver:v1.5.3"
+CSI_DRIVER_ARGS: tuple[str, ...] = (
+    "--endpoint=$(CSI_ENDPOINT)",
+    "--nodeid=$(KUBE_NODE_NAME)",
+    "--provider-volume=/var/run/secrets-store-csi-providers",
+    "--additional-provider-volume-paths=/etc/kubernetes/secrets-store-csi-providers",
+    "--metrics-addr=:8095",
+    "--provider-health-check=false",
+    "--provider-health-check-interval=2m",
+)
+
+
+def gateway_served_by(item: Workload) -> Gateway | None:
+    """The Gateway whose data plane `item` is, if any."""
+    for gateway in GATEWAYS:
+        if gateway.namespace == item.namespace and gateway.data_plane == item.name:
+            return gateway
+    return None
 
 
 def workload(namespace: str, name: str) -> Workload:

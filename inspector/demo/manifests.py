@@ -17,12 +17,19 @@ from typing import Any
 import yaml
 
 from inspector.demo.cluster import (
+    CSI_DRIVER_ARGS,
+    CSI_DRIVER_CONTAINER,
+    CSI_DRIVER_DAEMONSET,
+    CSI_DRIVER_IMAGE,
+    CSI_DRIVER_NAMESPACE,
+    GATEWAYS,
     NAMESPACES,
     NODE_IDENTITY_CLIENT_ID,
     NODE_NAME,
     TENANT_ID,
     VAULT_NAME,
     WORKLOAD_CLIENT_ID,
+    Gateway,
     Identity,
     Mount,
     Workload,
@@ -34,6 +41,7 @@ ANNOTATION_PREFIX = "cryptoscope.io/"
 SPC_API = "secrets-store.csi.x-k8s.io/v1"
 CSI_DRIVER = "secrets-store.csi.k8s.io"
 SPCPS_NODE_LABEL = "internal.secrets-store.csi.k8s.io/node-name"
+GATEWAY_API = "gateway.networking.k8s.io/v1"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,7 +83,11 @@ def mount_target(item: Workload, mount: Mount, kubelet_pods_dir: Path) -> Path:
 
 
 def _labels(item: Workload) -> dict[str, str]:
-    return {"app.kubernetes.io/name": item.name, "app.kubernetes.io/part-of": "cryptoscope-demo"}
+    return {
+        "app.kubernetes.io/name": item.name,
+        "app.kubernetes.io/part-of": "cryptoscope-demo",
+        **dict(item.labels),
+    }
 
 
 def _annotations(item: Workload, scope: str) -> dict[str, str]:
@@ -381,6 +393,145 @@ def namespace_objects() -> list[Obj]:
     ]
 
 
+def csi_driver_objects() -> list[Obj]:
+    """kube-system and the Secrets Store CSI driver's DaemonSet as the AKS add-on deploys it."""
+    labels = {"app": "secrets-store-csi-driver", "kubernetes.azure.com/managedby": "aks"}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": CSI_DRIVER_NAMESPACE,
+                "labels": {"kubernetes.io/metadata.name": CSI_DRIVER_NAMESPACE},
+            },
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {
+                "name": CSI_DRIVER_DAEMONSET,
+                "namespace": CSI_DRIVER_NAMESPACE,
+                "uid": _uid(CSI_DRIVER_NAMESPACE, "DaemonSet", CSI_DRIVER_DAEMONSET),
+                "labels": labels,
+            },
+            "spec": {
+                "selector": {"matchLabels": {"app": "secrets-store-csi-driver"}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": CSI_DRIVER_DAEMONSET,
+                        "containers": [
+                            {
+                                "name": "node-driver-registrar",
+                                "image": "mcr.microsoft.com/oss/kubernetes-csi/csi-node-driver-registrar:v2.13.0",
+                                "args": [
+                                    "--v=2",
+                                    "--csi-address=/csi/csi.sock",
+                                    "--kubelet-registration-path=/var/lib/kubelet/plugins/csi-secrets-store/csi.sock",
+                                ],
+                            },
+                            {
+                                "name": CSI_DRIVER_CONTAINER,
+                                "image": CSI_DRIVER_IMAGE,
+                                "args": list(CSI_DRIVER_ARGS),
+                                "env": [
+                                    {"name": "CSI_ENDPOINT", "value": "unix:///csi/csi.sock"},
+                                    {
+                                        "name": "KUBE_NODE_NAME",
+                                        "valueFrom": {
+                                            "fieldRef": {
+                                                "apiVersion": "v1",
+                                                "fieldPath": "spec.nodeName",
+                                            }
+                                        },
+                                    },
+                                ],
+                            },
+                        ],
+                    },
+                },
+            },
+        },
+    ]
+
+
+def gateway_objects(gateway: Gateway) -> list[Obj]:
+    """The GatewayClass, the Gateway (one HTTPS listener) and its HTTPRoutes, Accepted by the controller."""
+    scope = _scope(gateway.namespace)
+    listener = "https"
+    parent = {"name": gateway.name, "namespace": gateway.namespace, "sectionName": listener}
+    objects: list[Obj] = [
+        {
+            "apiVersion": GATEWAY_API,
+            "kind": "GatewayClass",
+            "metadata": {"name": gateway.gateway_class},
+            "spec": {"controllerName": gateway.controller},
+        },
+        {
+            "apiVersion": GATEWAY_API,
+            "kind": "Gateway",
+            "metadata": {
+                "name": gateway.name,
+                "namespace": gateway.namespace,
+                "annotations": {ANNOTATION_PREFIX + "scope": scope},
+            },
+            "spec": {
+                "gatewayClassName": gateway.gateway_class,
+                "listeners": [
+                    {
+                        "name": listener,
+                        "protocol": "HTTPS",
+                        "port": gateway.listener_port,
+                        "hostname": gateway.listener_hostname,
+                        "tls": {
+                            "mode": "Terminate",
+                            "certificateRefs": [
+                                {"kind": "Secret", "name": f"{route.name}-tls"}
+                                for route in gateway.routes
+                            ],
+                        },
+                        "allowedRoutes": {"namespaces": {"from": "Same"}},
+                    }
+                ],
+            },
+        },
+    ]
+    for route in gateway.routes:
+        objects.append(
+            {
+                "apiVersion": GATEWAY_API,
+                "kind": "HTTPRoute",
+                "metadata": {
+                    "name": route.name,
+                    "namespace": gateway.namespace,
+                    "annotations": {
+                        ANNOTATION_PREFIX + "purpose": route.purpose,
+                        ANNOTATION_PREFIX + "scope": scope,
+                    },
+                },
+                "spec": {
+                    "parentRefs": [parent],
+                    "hostnames": list(route.hostnames),
+                    "rules": [
+                        {"backendRefs": [{"name": route.backend, "port": route.backend_port}]}
+                    ],
+                },
+                "status": {
+                    "parents": [
+                        {
+                            "parentRef": parent,
+                            "controllerName": gateway.controller,
+                            "conditions": [
+                                {"type": "Accepted", "status": "True", "reason": "Accepted"}
+                            ],
+                        }
+                    ]
+                },
+            }
+        )
+    return objects
+
+
 def render(workloads: tuple[Workload, ...], placement: Placement) -> list[Obj]:
     """Every object of the fictional cluster, namespaces and node first."""
     objects: list[Obj] = [
@@ -390,6 +541,7 @@ def render(workloads: tuple[Workload, ...], placement: Placement) -> list[Obj]:
             "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME}},
         },
         *namespace_objects(),
+        *csi_driver_objects(),
     ]
     for item in workloads:
         objects.append(
@@ -405,6 +557,8 @@ def render(workloads: tuple[Workload, ...], placement: Placement) -> list[Obj]:
         objects.extend(_service_and_slice(item, placement))
         for mount in item.mounts:
             objects.extend(_spc(item, mount, placement))
+    for gateway in GATEWAYS:
+        objects.extend(gateway_objects(gateway))
     return objects
 
 

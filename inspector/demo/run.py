@@ -82,7 +82,11 @@ def _start_pods(
     stack: contextlib.ExitStack, workdir: Path, state: DemoState, progress: Progress
 ) -> tuple[backends.DemoPKI, dict[tuple[str, str, str], int]]:
     progress.start("Starting a loopback server behind every pod port")
-    keys = backends.make_pki(workdir / "pki")
+    keys = backends.make_pki(workdir / "pki", responder_host=cluster.OCSP_RESPONDER_IP)
+    if keys.responder is not None:
+        stack.callback(keys.responder.stop)
+        state.services["ocsp"] = keys.responder.ocsp_url
+        progress.note(f"{'demo CA OCSP responder':<38} {keys.responder.ocsp_url}")
     state.files["ca"] = str(keys.ca_file)
     ports = _start_servers(stack, keys, state, progress)
     if not ports:
@@ -127,7 +131,7 @@ def _start_api(
     """The test Kubernetes API server with the rendered cluster; returns the kubeconfig."""
     progress.start("Starting the test Kubernetes API server with the cluster's manifests")
     objects = manifests.render(cluster.WORKLOADS, placement)
-    api = KubeAPIServer()
+    api = KubeAPIServer(gateway_api=True)
     for obj in objects:
         api.apply(obj)
     stack.callback(api.stop)
@@ -138,6 +142,15 @@ def _start_api(
     state.files["kubeconfig"] = str(kubeconfig)
     namespaces = ", ".join(f"{ns.name} ({ns.scope})" for ns in cluster.NAMESPACES)
     progress.ok(f"{api.url}: {len(objects)} objects; namespaces {namespaces}")
+    for gateway in cluster.GATEWAYS:
+        progress.note(
+            f"Gateway {gateway.namespace}/{gateway.name}: HTTPRoutes for "
+            f"{', '.join(gateway.hostnames)} (data plane {gateway.data_plane})"
+        )
+    progress.note(
+        f"Secrets Store CSI driver: DaemonSet {cluster.CSI_DRIVER_NAMESPACE}/"
+        f"{cluster.CSI_DRIVER_DAEMONSET} (no --enable-secret-rotation)"
+    )
     state.save("api")
     return kubeconfig
 
@@ -193,7 +206,10 @@ def run_demo(options: DemoOptions, stream: TextIO | None = None) -> int:
                     progress.start("Stopping everything the demo started")
                     stack.close()
                     state.save("stopped")
-                    progress.ok(f"{len(state.endpoints)} servers, Key Vault and API server stopped")
+                    progress.ok(
+                        f"{len(state.endpoints)} servers, OCSP responder, Key Vault and "
+                        "API server stopped"
+                    )
     except Interrupted as exc:
         with signals_ignored():
             stack.close()  # idempotent; covers a signal that landed before cleanup began

@@ -32,11 +32,15 @@ def _group_of(subject_key: str) -> tuple[str, str]:
     """(group, short subject) of a non-endpoint finding: its namespace, or the vault for vault objects.
 
     Subject keys start with the namespace (``ns/pod/volume/...``) when they have
-    one; vault-level subjects are ``keyvault:<vault>/<type>/<name>``.
+    one; vault-level subjects are ``keyvault:<vault>/<type>/<name>``, the CSI driver's
+    ``csi-driver:<namespace>/<DaemonSet>``.
     """
     if subject_key.startswith("keyvault:"):
         vault, _, rest = subject_key.removeprefix("keyvault:").partition("/")
         return f"Key Vault {vault}", rest
+    if subject_key.startswith("csi-driver:"):  # csi-driver:<namespace>/<DaemonSet> (rule V6)
+        namespace, _, daemonset = subject_key.removeprefix("csi-driver:").partition("/")
+        return namespace, f"DaemonSet {daemonset}"
     head, sep, rest = subject_key.partition("/")
     if sep and "@" not in head and ":" not in head:
         return head, rest

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.discovery import DiscoveryScope, plan_targets
+from agent.discovery import DiscoveryScope, Source, plan_targets
+from agent.discovery.csi_driver import driver_facts
+from agent.discovery.csi_records import csi_driver_findings
 from agent.discovery.model import ClusterState
 from inspector.cli import main
 from inspector.demo import cluster, manifests, vault
@@ -61,6 +63,56 @@ def test_discovery_finds_every_port_with_its_workload_scope_and_purpose(tmp_path
     assert {t.target.sni for t in targets if t.workload_name == "checkout-api"} == {
         "checkout-api.payments.svc.cluster.local"
     }
+
+
+def test_gateway_routes_plan_one_target_per_hostname_on_the_data_plane(tmp_path: Path) -> None:
+    placement = _placement(tmp_path)
+    objects = manifests.render(cluster.WORKLOADS, placement)
+    state = ClusterState(
+        pods=tuple(_by_kind(objects, "Pod")),
+        services=tuple(_by_kind(objects, "Service")),
+        endpoint_slices=tuple(_by_kind(objects, "EndpointSlice")),
+        replica_sets=tuple(_by_kind(objects, "ReplicaSet")),
+        gateways=tuple(_by_kind(objects, "Gateway")),
+        gateway_classes=tuple(_by_kind(objects, "GatewayClass")),
+        http_routes=tuple(_by_kind(objects, "HTTPRoute")),
+        namespaces=tuple(_by_kind(objects, "Namespace")),
+    )
+    targets = plan_targets(state, DiscoveryScope(mode="daemonset", node_name=cluster.NODE_NAME))
+    (gateway,) = cluster.GATEWAYS
+    data_plane = cluster.workload(gateway.namespace, gateway.data_plane)
+    port = placement.ports[(data_plane.namespace, data_plane.name, data_plane.ports[0].name)]
+    routed = {
+        t.target.sni: (t.workload_kind, t.workload_name, t.target.host, t.target.port, t.scope)
+        for t in targets
+        if t.source == Source.GATEWAY
+    }
+    assert routed == {
+        hostname: ("HTTPRoute", route.name, data_plane.pod_ip, port, "connected")
+        for route in gateway.routes
+        for hostname in route.hostnames
+    }
+    assert len(routed) == 2
+
+
+def test_the_csi_driver_daemonset_has_rotation_off_and_raises_v6() -> None:
+    (daemonset,) = [
+        obj
+        for obj in manifests.render(cluster.WORKLOADS, manifests.Placement(ports={}))
+        if obj["kind"] == "DaemonSet"
+    ]
+    assert (daemonset["metadata"]["namespace"], daemonset["metadata"]["name"]) == (
+        "kube-system",
+        "aks-secrets-store-csi-driver",
+    )
+    facts = driver_facts(daemonset)
+    assert (facts.container, facts.rotation_enabled, facts.rotation_argument) == (
+        "secrets-store",
+        False,
+        "",
+    )
+    (finding,) = csi_driver_findings([facts])
+    assert finding.rule_id == "V6"
 
 
 def test_pod_status_target_paths_are_where_the_kubelet_tree_puts_the_mounts(tmp_path: Path) -> None:

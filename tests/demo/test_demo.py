@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,8 @@ def _alive(pid: int) -> bool:
 
 
 def _accepts(address: str) -> bool:
+    """`address` is host:port, or a URL (its path is ignored)."""
+    address = address.split("/", 1)[0]
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
@@ -142,6 +145,8 @@ def _check_every_pod_port_was_probed(demo: DemoRun) -> None:
     seen = {(namespace, name): transport for namespace, name, _, transport in rows}
     expected_transports = {
         ("payments", "checkout-api"): {"tls"},
+        ("payments", "refund-api"): {"tls"},
+        ("web", "public-gateway-istio"): {"tls"},
         ("payments", "card-gateway-legacy"): {"tls"},
         ("payments", "tokenizer"): {"tls-client-cert-required"},
         ("web", "promo-banner"): {"tls"},
@@ -222,6 +227,70 @@ def _check_ops_findings(demo: DemoRun) -> None:
     assert _fired(found, "V15", "grafana")  # a 0644 secret file
 
 
+def _check_gateway_routes_were_probed_with_their_sni(demo: DemoRun) -> None:
+    """Each HTTPRoute hostname is an endpoint on the data plane, served its own certificate."""
+    rows = demo.query(
+        "SELECT namespace, workload_name, ip, sni, transport, hostname_match, leaf_sha256 "
+        "FROM current_endpoints WHERE workload_kind = 'HTTPRoute'"
+    )
+    data_plane = demo.state["endpoints"]["web/public-gateway-istio/https"]
+    assert sorted(row[3] for row in rows) == ["api.storefront.example", "www.storefront.example"], (
+        rows
+    )
+    for namespace, name, ip, sni, transport, hostname_match, _ in rows:
+        assert (namespace, transport, hostname_match) == ("web", "tls", 1), (sni, rows)
+        assert ip == data_plane.rsplit(":", 1)[0]
+        assert name == "storefront-" + sni.split(".")[0]
+    # one certificate per hostname, and neither is the data plane's own
+    own = demo.query(
+        "SELECT leaf_sha256 FROM current_endpoints WHERE workload_name = 'public-gateway-istio'"
+    )
+    leaves = {row[6] for row in rows}
+    assert len(leaves) == 2 and not leaves & {leaf for (leaf,) in own}
+
+
+def _check_csi_driver_rotation_off(demo: DemoRun) -> None:
+    rows = demo.query(
+        "SELECT rule_id, subject_key FROM findings WHERE resolved_at IS NULL AND rule_id = 'V6'"
+    )
+    assert rows == [("V6", "csi-driver:kube-system/aks-secrets-store-csi-driver")]
+    assert "V6   Secrets Store CSI driver rotation disabled" in demo.stdout
+
+
+def _check_revocation_and_stapling(demo: DemoRun) -> None:
+    responder = urllib.parse.urlsplit(demo.state["services"]["ocsp"])
+    # the revoked leaf: K7 on refund-api only, answered by the demo's loopback responder
+    assert _fired(_open_findings(demo, "payments"), "K7", "refund-api")
+    k7 = demo.query("SELECT subject_key FROM findings WHERE resolved_at IS NULL AND rule_id = 'K7'")
+    assert [key.split("/")[2] for (key,) in k7] == ["refund-api"], k7
+    checks = demo.query(
+        "SELECT e.workload_name, r.position, r.status, r.method, r.url, r.reason "
+        "FROM current_chain_revocation r JOIN current_endpoints e ON e.endpoint_id = r.endpoint_id"
+    )
+    by_workload = {
+        name: (status, method, url, reason) for name, _, status, method, url, reason in checks
+    }
+    assert by_workload["refund-api"][:2] == ("revoked", "ocsp")
+    assert by_workload["refund-api"][3] == "keyCompromise"
+    # checkout-api staples: answered by the staple, verified, good
+    assert by_workload["checkout-api"][:2] == ("good", "ocsp-staple")
+    staples = demo.query(
+        "SELECT e.workload_name, s.status, s.verified FROM current_ocsp_staples s "
+        "JOIN current_endpoints e ON e.endpoint_id = s.endpoint_id WHERE s.stapled = 1"
+    )
+    assert staples == [("checkout-api", "good", 1)]
+    # every other TLS leaf was asked of the responder and is good; only loopback was reached
+    assert {status for status, *_ in by_workload.values()} == {"good", "revoked"}
+    for _status, method, url, _ in by_workload.values():
+        if method == "ocsp":
+            host = urllib.parse.urlsplit(url).hostname
+            assert (host, urllib.parse.urlsplit(url).port) == (
+                responder.hostname,
+                responder.port,
+            )
+            assert host is not None and host.startswith("127.")
+
+
 def _check_the_agent_reached_the_loopback_vault(demo: DemoRun) -> None:
     log = (demo.workdir / "agent.log").read_text()
     assert "DefaultAzureCredential failed" not in log, log[-2000:]
@@ -273,6 +342,9 @@ def test_demo_no_tui_end_to_end(tmp_path: Path) -> None:
     _check_payments_findings(demo)
     _check_web_findings(demo)
     _check_ops_findings(demo)
+    _check_gateway_routes_were_probed_with_their_sni(demo)
+    _check_csi_driver_rotation_off(demo)
+    _check_revocation_and_stapling(demo)
     _check_the_agent_reached_the_loopback_vault(demo)
     _check_no_mounted_secret_value_reaches_the_evidence(demo)
     _check_reports_and_verified_evidence(demo)
