@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from sqlite_utils import Database
 
 from agent.config import SettingsError, load_settings
 from agent.rules import RULES, Severity
@@ -25,6 +26,7 @@ from agent.secrets.mounts import read_mount
 from agent.secrets.records import record_secrets
 from agent.secrets.spc import Identity
 from agent.store import EndpointIdentity, Store
+from agent.store.schema import MIGRATIONS
 from agent.tls.certificates import certificate_info
 from agent.tls.model import EndpointScan, Transport
 from inspector.collect import Provenance, merge_snapshot
@@ -293,3 +295,53 @@ def test_the_environment_setting(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="CRYPTOSCOPE_ENVIRONMENT: must be one of prod"):
         load_settings({}, {"CRYPTOSCOPE_ENVIRONMENT": "production-ish"})
     assert RULES["V12"].subject_type == "key"
+
+
+def test_a_snapshot_from_before_the_environment_setting_is_unknown(
+    tmp_path: Path, ca: Issued
+) -> None:
+    """An agent of the previous schema (no runs.environment) merges as unknown: no V12 claim."""
+    leaf = make_leaf(ca, common_name="web.example")
+    info = certificate_info(leaf.certificate)
+    old = tmp_path / "old.db"
+    db = Database(old)
+    MIGRATIONS.apply(db, stop_before="m0009_run_environment")
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS.applied(db))}")
+    seen = "2026-11-30T09:00:00Z"
+    with db.conn:
+        db.conn.execute(
+            "INSERT INTO runs (id, agent_id, mode, tool_version, started_at, finished_at, status)"
+            " VALUES (1, 'agent-old', 'cluster', '0.1', ?, ?, 'ok')",
+            (seen, seen),
+        )
+        db.conn.execute(
+            "INSERT INTO certificates (sha256, sha1, subject, issuer, serial, not_before, not_after,"
+            " key_type, key_bits, signature_algorithm, spki_sha256, first_seen, last_seen)"
+            " VALUES (?, ?, 'CN=web.example', 'CN=reuse test CA', '01', ?, ?, 'EC', 256,"
+            " 'ecdsa-with-SHA256', ?, ?, ?)",
+            (info.sha256, info.sha1, seen, seen, info.spki_sha256, seen, seen),
+        )
+        db.conn.execute(
+            "INSERT INTO endpoints (id, subject_key, ip, port, first_seen, last_seen)"
+            " VALUES (1, '10.9.0.1:443', '10.9.0.1', 443, ?, ?)",
+            (seen, seen),
+        )
+        db.conn.execute(
+            "INSERT INTO endpoint_scans (id, run_id, endpoint_id, transport, leaf_sha256)"
+            " VALUES (1, 1, 1, 'tls', ?)",
+            (info.sha256,),
+        )
+        db.conn.execute("UPDATE endpoints SET latest_scan_id = 1")
+    db.close()
+    local = tmp_path / "local.db"
+    merge(
+        local,
+        (old, "agent-old"),
+        (agent_db(tmp_path / "p.db", "agent-prod", "prod", leaf.certificate), "agent-prod"),
+    )
+    assert sorted(rows(local, "SELECT agent_id, environment FROM runs")) == [
+        ("agent-old", ""),
+        ("agent-prod", "prod"),
+    ]
+    assert evaluate_key_reuse(local).findings == ()
+    assert v12(local) == []
