@@ -118,11 +118,14 @@ class DemoPKI:
             f"{item.namespace}-{item.name}", self.issue(item, rsa=rsa, days_left=days_left)
         )
 
-    def staple_for(self, item: Workload, leaf: pki.Issued) -> bytes | None:
-        """The DER OCSP response the workload's server staples (None: it staples nothing)."""
-        if self.responder is None or item.revocation is not Revocation.STAPLED:
+    def staple_for(self, item: Workload, leaf: pki.Issued) -> Callable[[], bytes] | None:
+        """What makes the DER OCSP response the workload's server staples: the responder's
+        current answer, asked at each handshake as a server refreshes its staple (None: the
+        server staples nothing)."""
+        responder = self.responder
+        if responder is None or item.revocation is not Revocation.STAPLED:
             return None
-        return self.responder.ocsp_response(leaf)
+        return lambda: responder.ocsp_response(leaf)
 
 
 def make_pki(directory: Path, responder_host: str | None = None) -> DemoPKI:
@@ -137,9 +140,12 @@ def make_pki(directory: Path, responder_host: str | None = None) -> DemoPKI:
 
 
 class DemoTLSServer(PyOpenSSLServer):
-    """The lab's pyOpenSSL server that, given `staple`, staples it when the client asks (status_request)."""
+    """The lab's pyOpenSSL server that, given `staple`, staples what it returns when the client
+    asks (status_request)."""
 
-    def __init__(self, pem: pki.PemFiles, *, staple: bytes | None = None, **options: Any) -> None:
+    def __init__(
+        self, pem: pki.PemFiles, *, staple: Callable[[], bytes] | None = None, **options: Any
+    ) -> None:
         super().__init__(pem, **options)
         self.staple = staple
         #: How many handshakes asked for a staple and got one.
@@ -152,8 +158,10 @@ class DemoTLSServer(PyOpenSSLServer):
         return ctx
 
     def _staple(self, conn: Any, data: Any) -> bytes:
+        if self.staple is None:
+            return b""
         self.stapled += 1
-        return self.staple or b""
+        return self.staple()
 
 
 class SniGatewayServer(DemoTLSServer):

@@ -7,6 +7,7 @@ back from the database the demo wrote with plain SQL.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -281,14 +282,31 @@ def _check_revocation_and_stapling(demo: DemoRun) -> None:
     assert staples == [("checkout-api", "good", 1)]
     # every other TLS leaf was asked of the responder and is good; only loopback was reached
     assert {status for status, *_ in by_workload.values()} == {"good", "revoked"}
-    for _status, method, url, _ in by_workload.values():
-        if method == "ocsp":
+    for _status, _method, url, _ in by_workload.values():
+        if url:  # the only URL any check fetched: the demo CA's responder
             host = urllib.parse.urlsplit(url).hostname
             assert (host, urllib.parse.urlsplit(url).port) == (
                 responder.hostname,
                 responder.port,
             )
             assert host is not None and host.startswith("127.")
+
+
+async def _overview_secrets_subtitle(db: Path) -> str:
+    from textual.widgets import DataTable
+
+    from inspector.tui.app import CryptoscopeApp
+    from tests.tui.conftest import SIZE, settle
+
+    app = CryptoscopeApp(db, refresh_interval=0, save_dir=db.parent)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        return str(app.screen.query_one("#panel-secrets", DataTable).border_subtitle)
+
+
+def _check_the_tui_overview_says_csi_rotation_off(demo: DemoRun) -> None:
+    subtitle = asyncio.run(_overview_secrets_subtitle(demo.workdir / "cryptoscope.db"))
+    assert "✖ CSI rotation off" in subtitle, subtitle
 
 
 def _check_the_agent_reached_the_loopback_vault(demo: DemoRun) -> None:
@@ -345,6 +363,7 @@ def test_demo_no_tui_end_to_end(tmp_path: Path) -> None:
     _check_gateway_routes_were_probed_with_their_sni(demo)
     _check_csi_driver_rotation_off(demo)
     _check_revocation_and_stapling(demo)
+    _check_the_tui_overview_says_csi_rotation_off(demo)
     _check_the_agent_reached_the_loopback_vault(demo)
     _check_no_mounted_secret_value_reaches_the_evidence(demo)
     _check_reports_and_verified_evidence(demo)
