@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from agent.config import SettingsError, load_settings
 from agent.rules import RULES, Severity
 from agent.rules.reuse import key_subject_key
+from agent.runner import Agent
 from agent.secrets.files import KeyedHasher
 from agent.secrets.inspector import MountRecord, SecretsCycleResult
 from agent.secrets.model import IdentityMode
@@ -345,3 +346,16 @@ def test_a_snapshot_from_before_the_environment_setting_is_unknown(
     ]
     assert evaluate_key_reuse(local).findings == ()
     assert v12(local) == []
+
+
+def test_the_agent_records_its_environment_on_each_run(tmp_path: Path) -> None:
+    """The setting reaches the run the agent's own cycle writes (no Kubernetes: an empty cycle)."""
+    settings = load_settings(
+        {"agent_id": "agent-x", "db": str(tmp_path / "a.db")},
+        {"CRYPTOSCOPE_ENVIRONMENT": "staging"},
+    )
+    with Store.open(tmp_path / "a.db") as store:
+        assert Agent(settings, store=store, reader=None, inspectors=[]).run_cycle().status == "ok"
+    assert rows(tmp_path / "a.db", "SELECT agent_id, environment, status FROM runs") == [
+        ("agent-x", "staging", "ok")
+    ]
