@@ -28,8 +28,9 @@ ENVIRONMENTS: tuple[str, ...] = (PRODUCTION, "staging", "test", "dev")
 #: ``subject_type`` of a key seen in several places; subject key :func:`key_subject_key`.
 KEY = "key"
 
-#: Places named in a finding's message, per side (the rest are counted).
-PLACES_NAMED = 3
+#: Places named in a finding's message, per side (all are counted first: messages are clipped
+#: at 500 characters by the store).
+PLACES_NAMED = 2
 
 
 def parse_environment(text: str) -> str:
@@ -74,11 +75,10 @@ class KeyReuseSubject:
 
 
 def _places(sightings: tuple[KeySighting, ...]) -> str:
+    """``2 places: A, B`` / ``5 places: A, B, …`` / ``1 place: A``."""
     named = sorted({s.describe() for s in sightings})
-    text = ", ".join(named[:PLACES_NAMED])
-    if len(named) > PLACES_NAMED:
-        text += f" and {len(named) - PLACES_NAMED} more"
-    return text
+    text = f"{len(named)} place{'s' if len(named) != 1 else ''}: " + ", ".join(named[:PLACES_NAMED])
+    return text + (", …" if len(named) > PLACES_NAMED else "")
 
 
 def _prod_and_non_prod(subject: KeyReuseSubject, settings: RuleSettings) -> Iterator[Violation]:

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from sqlite_utils import Database
 
 from agent.config import SettingsError, load_settings
-from agent.rules import RULES, Severity
-from agent.rules.reuse import key_subject_key
+from agent.rules import RULES, Severity, evaluate
+from agent.rules.reuse import KeyReuseSubject, KeySighting, key_subject_key
 from agent.runner import Agent
 from agent.secrets.files import KeyedHasher
 from agent.secrets.inspector import MountRecord, SecretsCycleResult
@@ -166,7 +166,8 @@ def test_the_same_key_in_prod_and_test_is_one_finding_naming_both(
     [(subject, severity, requirements, message, resolved)] = v12(local)
     assert subject == key_subject_key(spki(prod_leaf.certificate))
     assert (severity, requirements, resolved) == (str(Severity.HIGH), "3.6.1.1", None)
-    assert "agent agent-prod" in message and "shop/Deployment/web/web-1@" in message
+    assert "used in production (1 place: endpoint shop/Deployment/web/web-1@" in message
+    assert "agent agent-prod" in message
     assert "in test" in message and "agent agent-test" in message and "web-2@" in message
     # the finding is open in the current view, its rule described in the rules table
     assert rows(local, "SELECT status FROM current_findings WHERE rule_id = 'V12'") == [("open",)]
@@ -276,7 +277,7 @@ def test_a_mounted_key_in_test_that_serves_tls_in_prod(tmp_path: Path, ca: Issue
     evaluate_key_reuse(local)
     [(subject, _, _, message, _)] = v12(local)  # the CA trusted everywhere is no key reuse
     assert subject == key_subject_key(spki(leaf.certificate))
-    assert "mount payments/api-0/kv-tls tls.crt (agent agent-test)" in message
+    assert "in test (2 places: mount payments/api-0/kv-tls tls.crt (agent agent-test)" in message
     assert "mount payments/api-0/kv-tls tls.key (agent agent-test)" in message
     # facts only: no key material in the findings or the mount tables
     key_body = b"".join(leaf.key_pem.splitlines()[1:-1]).decode()
@@ -359,3 +360,26 @@ def test_the_agent_records_its_environment_on_each_run(tmp_path: Path) -> None:
     assert rows(tmp_path / "a.db", "SELECT agent_id, environment, status FROM runs") == [
         ("agent-x", "staging", "ok")
     ]
+
+
+def test_the_message_counts_every_place_and_names_two_per_side() -> None:
+    sightings = tuple(
+        KeySighting(
+            environment, f"agent-{environment}-{n}", "endpoint", f"ns/web-{n}@10.0.0.{n}:443"
+        )
+        for environment, count in (("prod", 3), ("test", 1), ("dev", 1), ("", 4))
+        for n in range(count)
+    )
+    [finding] = evaluate(
+        KeyReuseSubject("ab" * 32, sightings),
+        "key:spki-sha256:" + "ab" * 32,
+        subject_type="key",
+        rules=[RULES["V12"]],
+    )
+    assert finding.message == (
+        f"key SPKI SHA-256 {'ab' * 8}… is used in production (3 places:"
+        " endpoint ns/web-0@10.0.0.0:443 (agent agent-prod-0),"
+        " endpoint ns/web-1@10.0.0.1:443 (agent agent-prod-1), …)"
+        " and in dev, test (2 places: endpoint ns/web-0@10.0.0.0:443 (agent agent-dev-0),"
+        " endpoint ns/web-0@10.0.0.0:443 (agent agent-test-0))"
+    )
