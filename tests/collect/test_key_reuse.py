@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from sqlite_utils import Database
 
 from agent.config import SettingsError, load_settings
@@ -54,7 +55,7 @@ def reissued(original: Issued, issuer: Issued, common_name: str) -> x509.Certifi
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
-        .sign(issuer.key, original.certificate.signature_hash_algorithm)
+        .sign(issuer.key, hashes.SHA256())
     )
 
 
@@ -128,16 +129,21 @@ def merge(local: Path, *snapshots: tuple[Path, str]) -> None:
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         return conn.execute(sql).fetchall()
 
 
-def v12(db: Path) -> list[tuple[object, ...]]:
-    return rows(
-        db,
-        "SELECT subject_key, severity, requirements, message, resolved_at FROM findings"
-        " WHERE rule_id = 'V12' ORDER BY subject_key",
-    )
+#: subject_key, severity, requirements, message, resolved_at
+V12Row = tuple[str, str, str, str, str | None]
+
+
+def v12(db: Path) -> list[V12Row]:
+    with closing(sqlite3.connect(db)) as conn:
+        found: list[V12Row] = conn.execute(
+            "SELECT subject_key, severity, requirements, message, resolved_at FROM findings"
+            " WHERE rule_id = 'V12' ORDER BY subject_key"
+        ).fetchall()
+    return found
 
 
 def spki(cert: x509.Certificate) -> str:
@@ -286,7 +292,8 @@ def test_a_mounted_key_in_test_that_serves_tls_in_prod(tmp_path: Path, ca: Issue
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    dump = "\n".join(sqlite3.connect(local).iterdump())
+    with closing(sqlite3.connect(local)) as conn:
+        dump = "\n".join(conn.iterdump())
     assert key_body[:40] not in dump and der.hex()[:64] not in dump
 
 
