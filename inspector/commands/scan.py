@@ -94,7 +94,7 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check-revocation",
         action="store_true",
-        help="ask each leaf's OCSP responder / CRL distribution point (rule K7; at most 3 x --timeout, >= 5 s)",
+        help="check every served certificate but the root: stapled OCSP, OCSP responder / CRL (rules K7, K11; at most 3 x --timeout, >= 5 s)",
     )
     parser.add_argument(
         "--concurrency",
