@@ -63,10 +63,14 @@ class KeySighting:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class KeyReuseSubject:
+    """One key (SPKI SHA-256) and every place it was seen, across the collected clusters."""
+
     spki_sha256: str
     sightings: tuple[KeySighting, ...]
 
     def in_environment(self, production: bool) -> tuple[KeySighting, ...]:
+        """Sightings in production (True) or in a known other environment (False); a sighting of
+        unknown environment is in neither."""
         return tuple(
             s
             for s in self.sightings
