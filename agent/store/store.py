@@ -35,7 +35,7 @@ from agent.rules.model import Finding, Rule
 from agent.store import reference
 from agent.store.model import EndpointIdentity, utc_text
 from agent.store.schema import MIGRATION_SET, MIGRATIONS
-from agent.tls.model import CertificateInfo, EndpointScan
+from agent.tls.model import CertificateInfo, EndpointScan, RevocationCheck
 
 #: Milliseconds a statement waits for a lock before giving up (SQLite busy_timeout).
 BUSY_TIMEOUT_MS = 30_000
@@ -115,10 +115,9 @@ def _clip(text: str | None) -> str | None:
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
-def _revocation_columns(scan: EndpointScan) -> tuple[str | None, ...]:
-    check = scan.revocation
-    if check is None:
-        return (None,) * 7
+def _revocation_facts(check: RevocationCheck) -> tuple[str | None, ...]:
+    """status, method, url, detail, revoked_at, reason, checked_at: the columns every
+    revocation record shares (the leaf's on the scan, each certificate's in chain_revocation)."""
     return (
         check.status,
         check.method,
@@ -130,21 +129,14 @@ def _revocation_columns(scan: EndpointScan) -> tuple[str | None, ...]:
     )
 
 
+def _revocation_columns(scan: EndpointScan) -> tuple[str | None, ...]:
+    return (None,) * 7 if scan.revocation is None else _revocation_facts(scan.revocation)
+
+
 def _chain_revocation_rows(scan_id: int, scan: EndpointScan) -> list[tuple[Any, ...]]:
     """One row per checked certificate of the chain (``EndpointScan.chain_revocation``)."""
     return [
-        (
-            scan_id,
-            check.position,
-            check.sha256,
-            check.status,
-            check.method,
-            _clip(check.url),
-            _clip(check.detail),
-            utc_text(check.revoked_at) if check.revoked_at else None,
-            check.reason,
-            utc_text(check.checked_at) if check.checked_at else None,
-        )
+        (scan_id, check.position, check.sha256, *_revocation_facts(check))
         for check in scan.chain_revocation
     ]
 

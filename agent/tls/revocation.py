@@ -666,29 +666,6 @@ class RevocationCache:
 DEFAULT_CACHE = RevocationCache()
 
 
-async def check_revocation_async(
-    chain: Sequence[x509.Certificate],
-    *,
-    ca_file: str | None = None,
-    timeout: float = 10.0,
-    cache: RevocationCache | None = DEFAULT_CACHE,
-) -> RevocationCheck:
-    """:func:`check_revocation` (through ``cache``) in a thread, abandoned (as "unknown")
-    shortly after ``timeout``."""
-    if cache is None:
-        work = functools.partial(check_revocation, chain, ca_file=ca_file, timeout=timeout)
-    else:
-        work = functools.partial(cache.check, chain, ca_file=ca_file, timeout=timeout)
-    try:
-        return await asyncio.wait_for(asyncio.to_thread(work), timeout + 2.0)
-    except TimeoutError:
-        return RevocationCheck(
-            "unknown",
-            detail=f"revocation check took longer than {timeout:g}s",
-            checked_at=dt.datetime.now(dt.UTC),
-        )
-
-
 async def check_chain_revocation_async(
     chain: Sequence[x509.Certificate],
     *,
