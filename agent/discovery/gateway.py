@@ -3,8 +3,8 @@
 A pure part of discovery (manifests in, hostnames out), following the Gateway API
 specification (``gateway.networking.k8s.io``):
 
-- a listener of protocol ``HTTPS`` accepts ``HTTPRoute`` objects, one of protocol
-  ``TLS`` accepts ``TLSRoute`` objects (unless ``allowedRoutes.kinds`` says otherwise);
+- a listener of protocol ``HTTPS`` accepts ``HTTPRoute`` and ``GRPCRoute`` objects, one of
+  protocol ``TLS`` accepts ``TLSRoute`` objects (unless ``allowedRoutes.kinds`` says otherwise);
 - a route attaches through ``spec.parentRefs`` (group and kind default to the Gateway's,
   namespace to the route's own; ``sectionName`` picks a listener by name, ``port`` by port);
 - ``allowedRoutes.namespaces.from`` is ``Same`` (default), ``All`` or ``Selector``
@@ -24,20 +24,30 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from agent.discovery.model import Manifest
+from agent.discovery.model import ClusterState, Manifest
 
 GROUP = "gateway.networking.k8s.io"
 #: Resources read, as (version, plural); TLSRoute is still in the experimental channel.
 GATEWAY_CLASSES = ("v1", "gatewayclasses")
 GATEWAYS = ("v1", "gateways")
 HTTP_ROUTES = ("v1", "httproutes")
+GRPC_ROUTES = ("v1", "grpcroutes")
 TLS_ROUTES = ("v1alpha2", "tlsroutes")
 
 #: Route kinds a listener accepts by default, by protocol (the TLS-terminating or passthrough ones).
 DEFAULT_ROUTE_KINDS: Mapping[str, tuple[str, ...]] = {
-    "HTTPS": ("HTTPRoute",),
+    "HTTPS": ("HTTPRoute", "GRPCRoute"),
     "TLS": ("TLSRoute",),
 }
+
+
+def routes(state: ClusterState) -> list[tuple[str, Manifest]]:
+    """Every route discovery read, as the (kind, manifest) pairs `listener_hosts` takes."""
+    return (
+        [("HTTPRoute", route) for route in state.http_routes]
+        + [("GRPCRoute", route) for route in state.grpc_routes]
+        + [("TLSRoute", route) for route in state.tls_routes]
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

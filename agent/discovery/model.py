@@ -76,6 +76,7 @@ class ClusterState:
     gateway_classes: tuple[Manifest, ...] = ()
     http_routes: tuple[Manifest, ...] = ()
     tls_routes: tuple[Manifest, ...] = ()
+    grpc_routes: tuple[Manifest, ...] = ()
     #: Read only when a Gateway exists (listeners may admit routes by namespace labels).
     namespaces: tuple[Manifest, ...] = ()
     #: False when the namespaces were needed but could not be read.

@@ -4,7 +4,7 @@ Lists are paged (`limit`/`continue`) and read without the client's model
 deserialisation (`_preload_content=False`): thousands of pods stay cheap and a
 field the models do not know never breaks discovery. Optional kinds
 (ReplicaSets, Jobs, Ingresses, the Gateway API's GatewayClasses, Gateways,
-HTTPRoutes and TLSRoutes) that cannot be read (401/403) degrade to a warning,
+HTTPRoutes, GRPCRoutes and TLSRoutes) that cannot be read (401/403) degrade to a warning,
 a kind not served (404: the CRD is not installed) reads as none; pods,
 services and EndpointSlices are required.
 """
@@ -43,6 +43,7 @@ class GatewayAPIState:
     gateways: tuple[Manifest, ...] = ()
     classes: tuple[Manifest, ...] = ()
     http_routes: tuple[Manifest, ...] = ()
+    grpc_routes: tuple[Manifest, ...] = ()
     tls_routes: tuple[Manifest, ...] = ()
     namespaces: tuple[Manifest, ...] = ()
     namespaces_read: bool = True
@@ -147,6 +148,7 @@ class KubeReader:
             gateways=gateways,
             classes=custom(gateway.GATEWAY_CLASSES),
             http_routes=custom(gateway.HTTP_ROUTES),
+            grpc_routes=custom(gateway.GRPC_ROUTES),
             tls_routes=custom(gateway.TLS_ROUTES),
             namespaces=namespaces,
             namespaces_read=len(warnings) == before,
@@ -201,6 +203,7 @@ class KubeReader:
             gateway_classes=gateway_api.classes,
             http_routes=gateway_api.http_routes,
             tls_routes=gateway_api.tls_routes,
+            grpc_routes=gateway_api.grpc_routes,
             namespaces=gateway_api.namespaces,
             namespaces_read=gateway_api.namespaces_read,
             resource_version=resource_version,

@@ -4,9 +4,9 @@ DaemonSet and cluster mode: every TCP container port of every running pod in
 the state (plus the ports its EndpointSlices name), mapped to the Service in
 front of it, owner resolved, annotations applied; host-network pods once per
 node address. Ingress TLS hosts through the controller's pods with the host as
-SNI, Gateway listeners (and the hostnames of the HTTPRoutes/TLSRoutes attached
-to them) through the gateway's data-plane Service or pods. Sidecar mode: the agent's
-own pod on localhost. Declared egress targets in every mode.
+SNI, Gateway listeners (and the hostnames of the HTTPRoutes/GRPCRoutes/TLSRoutes
+attached to them) through the gateway's data-plane Service or pods. Sidecar mode: the
+agent's own pod on localhost. Declared egress targets in every mode.
 """
 
 from __future__ import annotations
@@ -438,9 +438,7 @@ def _gateway_targets(
         for gateway_class in state.gateway_classes
         if _skipped(gateway_class)
     }
-    routes = [("HTTPRoute", route) for route in state.http_routes] + [
-        ("TLSRoute", route) for route in state.tls_routes
-    ]
+    routes = gateway_api.routes(state)
     namespace_labels = (
         {
             str(_meta(namespace).get("name", "")): _meta(namespace).get("labels") or {}

@@ -102,6 +102,7 @@ GATEWAY_KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("GatewayClass", "gateway.networking.k8s.io", "v1", "gatewayclasses", False),
     ResourceKind("Gateway", "gateway.networking.k8s.io", "v1", "gateways", True),
     ResourceKind("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes", True),
+    ResourceKind("GRPCRoute", "gateway.networking.k8s.io", "v1", "grpcroutes", True),
     ResourceKind("TLSRoute", "gateway.networking.k8s.io", "v1alpha2", "tlsroutes", True),
 )
 

@@ -1,5 +1,5 @@
-"""Gateway API discovery: listeners plus the hostnames of attached HTTPRoutes/TLSRoutes, probed
-through the gateway's data plane with SNI, read by the real client from the lab API server."""
+"""Gateway API discovery: listeners plus the hostnames of attached HTTPRoutes/GRPCRoutes/TLSRoutes,
+probed through the gateway's data plane with SNI, read by the real client from the lab API server."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from agent.discovery import DiscoveredTarget, DiscoveryScope, KubeReader, Source, discover
 from agent.discovery.gateway import hostname_matches, intersect
 from inspector.lab import pki
-from inspector.lab.kube_api import KubeAPIServer
+from inspector.lab.kube_api import GATEWAY_KINDS, KubeAPIServer
 from inspector.lab.loopback import ThreadedServer
 
 GATEWAY_CLUSTER = """
@@ -191,6 +191,38 @@ spec:
 
 HOSTNAMES = ("shop.example.com", "www.shop.example.com", "pay.example.com", "db.shop.example.com")
 
+#: GRPCRoutes (v1), applied on top of GATEWAY_CLUSTER where a test is about them.
+GRPC_ROUTES = """
+# gRPC on the wildcard listener: an HTTPS listener admits GRPCRoutes by default
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: payments-api
+  namespace: shop
+  annotations: {cryptoscope.io/purpose: payments-api}
+spec:
+  parentRefs: [{name: public, namespace: edge, sectionName: https}]
+  hostnames: [grpc.shop.example.com]
+  rules:
+    - matches: [{method: {service: pay.v1.Payments}}]
+      backendRefs: [{name: payments, port: 50051}]
+status:
+  parents:
+    - parentRef: {name: public, namespace: edge, sectionName: https}
+      controllerName: istio.io/gateway-controller
+      conditions: [{type: Accepted, status: "True", reason: Accepted}]
+---
+# a TLS (passthrough) listener admits TLSRoutes only: this one attaches nowhere
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: ledger-api, namespace: shop}
+spec:
+  parentRefs: [{name: public, namespace: edge, sectionName: passthrough}]
+  hostnames: [ledger.shop.example.com]
+"""
+
+GRPC_HOSTNAME = "grpc.shop.example.com"
+
 
 class SniDataPlane(ThreadedServer):
     """A gateway data plane: one TLS port that picks the certificate by SNI and records the SNI."""
@@ -268,8 +300,8 @@ def data_plane() -> Iterator[DataPlane]:
         https_dir, tls_dir = Path(directory, "https"), Path(directory, "tls")
         https_dir.mkdir()
         tls_dir.mkdir()
-        https = SniDataPlane("127.0.0.40", HOSTNAMES, https_dir)
-        passthrough = SniDataPlane("127.0.0.40", HOSTNAMES, tls_dir)
+        https = SniDataPlane("127.0.0.40", (*HOSTNAMES, GRPC_HOSTNAME), https_dir)
+        passthrough = SniDataPlane("127.0.0.40", (*HOSTNAMES, GRPC_HOSTNAME), tls_dir)
         https.start()
         try:
             passthrough.start()
@@ -288,6 +320,7 @@ def test_routes_expand_listener_hostnames_and_each_is_probed_with_its_sni(
 ) -> None:
     with KubeAPIServer(gateway_api=True) as api:
         api.load_yaml(GATEWAY_CLUSTER, data_plane.variables())
+        api.load_yaml(GRPC_ROUTES)
         client = kubernetes.client.ApiClient(api.configuration())
         try:
             state, targets = discover(
@@ -296,11 +329,12 @@ def test_routes_expand_listener_hostnames_and_each_is_probed_with_its_sni(
         finally:
             client.close()
         found = {item.target.sni or "": item for item in gateway_targets(targets)}
-        assert sorted(found) == sorted(HOSTNAMES)
+        assert sorted(found) == sorted((*HOSTNAMES, GRPC_HOSTNAME))
         assert {(sni, item.target.host, item.target.port) for sni, item in found.items()} == {
             ("shop.example.com", "127.0.0.40", data_plane.https.port),
             ("www.shop.example.com", "127.0.0.40", data_plane.https.port),
             ("pay.example.com", "127.0.0.40", data_plane.https.port),
+            ("grpc.shop.example.com", "127.0.0.40", data_plane.https.port),
             ("db.shop.example.com", "127.0.0.40", data_plane.passthrough.port),
         }
         shop = found["shop.example.com"]
@@ -318,6 +352,14 @@ def test_routes_expand_listener_hostnames_and_each_is_probed_with_its_sni(
         assert (shop.purpose, shop.scope, shop.ingress) == ("storefront", "cde", "shop.example.com")
         pay = found["pay.example.com"]
         assert (pay.workload_kind, pay.workload_name, pay.port_name) == ("HTTPRoute", "pay", "pay")
+        grpc = found[GRPC_HOSTNAME]
+        assert (grpc.namespace, grpc.workload_kind, grpc.workload_name, grpc.port_name) == (
+            "shop",
+            "GRPCRoute",
+            "payments-api",
+            "https",
+        )
+        assert (grpc.purpose, grpc.scope, grpc.ingress) == ("payments-api", "cde", GRPC_HOSTNAME)
         db = found["db.shop.example.com"]
         assert (db.workload_kind, db.workload_name, db.port_name) == (
             "TLSRoute",
@@ -326,18 +368,24 @@ def test_routes_expand_listener_hostnames_and_each_is_probed_with_its_sni(
         )
         # every kind was listed in pages of one; the five HTTPRoutes took five requests,
         # each after the first carrying the previous page's continue token
-        for plural in ("gatewayclasses", "gateways", "httproutes", "tlsroutes"):
+        for plural in ("gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes"):
             assert any(f"/{plural}?limit=1" in path for _, path in api.requests), plural
         route_pages = [path for _, path in api.requests if "/httproutes?" in path]
         assert len(route_pages) == 5
         assert all("continue=" in path for path in route_pages[1:])
+        grpc_pages = [path for _, path in api.requests if "/grpcroutes?" in path]
+        assert len(grpc_pages) == 2 and "continue=" in grpc_pages[1]
         assert len(state.http_routes) == 5 and len(state.tls_routes) == 1
+        assert [route["metadata"]["name"] for route in state.grpc_routes] == [
+            "ledger-api",
+            "payments-api",
+        ]
         assert state.warnings == ()
 
     # the planned targets reach a real SNI-routing data plane: each SNI gets its own certificate
     for hostname, item in found.items():
         assert served_name(item) == hostname
-    assert set(data_plane.https.seen) == set(HOSTNAMES) - {"db.shop.example.com"}
+    assert set(data_plane.https.seen) == {*HOSTNAMES, GRPC_HOSTNAME} - {"db.shop.example.com"}
     assert data_plane.passthrough.seen == ["db.shop.example.com"]
 
 
@@ -375,12 +423,40 @@ def test_a_cluster_without_the_gateway_api_has_no_gateways(
     assert state.warnings == () and state.gateways == () and gateway_targets(targets) == []
     # no Gateway, so nothing that attaches to one is asked for
     assert not [
-        path for _, path in shop_api.requests if "httproutes" in path or "tlsroutes" in path
+        path
+        for _, path in shop_api.requests
+        if any(plural in path for plural in ("httproutes", "grpcroutes", "tlsroutes"))
     ]
 
 
+def test_a_cluster_without_the_grpcroute_crd_reads_the_other_routes() -> None:
+    """Gateway API CRDs installed without GRPCRoute (it joined the standard channel in v1.1)."""
+    with KubeAPIServer() as api:
+        for kind in GATEWAY_KINDS:
+            if kind.kind != "GRPCRoute":
+                api.register_kind(kind)
+        api.load_yaml(
+            GATEWAY_CLUSTER,
+            {"PORT": 10443, "TLS_PORT": 19443, "IP_A": "127.0.0.40", "IP_B": "127.0.0.41"},
+        )
+        client = kubernetes.client.ApiClient(api.configuration())
+        try:
+            with pytest.raises(ApiException) as missing:
+                kubernetes.client.CustomObjectsApi(client).list_cluster_custom_object(
+                    "gateway.networking.k8s.io", "v1", "grpcroutes"
+                )
+            state, targets = discover(KubeReader(client), DiscoveryScope(mode="cluster"))
+        finally:
+            client.close()
+        assert any("/grpcroutes?" in path for _, path in api.requests)
+    body = json.loads(missing.value.body or "{}")
+    assert (missing.value.status, body["reason"]) == (404, "NotFound")
+    assert state.warnings == () and state.grpc_routes == ()
+    assert sorted(item.target.sni or "" for item in gateway_targets(targets)) == sorted(HOSTNAMES)
+
+
 #: What the agent may not read in the RBAC test (the chart grants them; a narrower role may not).
-UNGRANTED = {"httproutes", "tlsroutes", "namespaces"}
+UNGRANTED = {"httproutes", "grpcroutes", "tlsroutes", "namespaces"}
 
 
 def test_unreadable_routes_degrade_to_a_warning_and_listener_hostnames(
@@ -388,6 +464,7 @@ def test_unreadable_routes_degrade_to_a_warning_and_listener_hostnames(
 ) -> None:
     with KubeAPIServer(gateway_api=True, authorize=True) as api:
         api.load_yaml(GATEWAY_CLUSTER, data_plane.variables())
+        api.load_yaml(GRPC_ROUTES)
         api.add_token("agent-token", "system:serviceaccount:cryptoscope:cryptoscope-agent")
         user = "system:serviceaccount:cryptoscope:cryptoscope-agent"
         for group, resource in (

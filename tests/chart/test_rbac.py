@@ -27,6 +27,7 @@ AGENT_GRANTS = {
     ("gateway.networking.k8s.io", "gatewayclasses"): READ,
     ("gateway.networking.k8s.io", "gateways"): READ,
     ("gateway.networking.k8s.io", "httproutes"): READ,
+    ("gateway.networking.k8s.io", "grpcroutes"): READ,
     ("gateway.networking.k8s.io", "tlsroutes"): READ,
     ("secrets-store.csi.x-k8s.io", "secretproviderclasses"): READ,
     ("secrets-store.csi.x-k8s.io", "secretproviderclasspodstatuses"): READ,
