@@ -22,6 +22,7 @@ reported; the others still merge.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -29,9 +30,11 @@ import http.client
 import json
 import logging
 import shutil
+import socket
 import sqlite3
 import ssl
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward
+from kubernetes.stream.ws_client import PortForward
 
 from agent.server import HEADER_AGENT, HEADER_NODE, HEADER_SNAPSHOT_TIME
 from agent.store import Store, StoreError
@@ -51,6 +55,9 @@ DEFAULT_PORT_NAME = "https"
 DEFAULT_PORT = 9443
 #: Largest snapshot accepted from one agent.
 MAX_SNAPSHOT_BYTES = 2 * 1024**3
+#: Seconds to wait for the port-forward's proxy thread to end once our side of the tunnel is closed
+#: (it waits up to 3 s for the API server's websocket close frame).
+PROXY_EXIT_TIMEOUT = 10.0
 
 #: Tables never copied from a snapshot: bookkeeping, operator-owned waivers, our own provenance
 #: (``collected_snapshots`` and ``collected_runs``, schema migration ``m0006_collect_provenance``).
@@ -197,6 +204,58 @@ def fetch_snapshot(
         )
     except ApiException as exc:
         raise CollectError(f"port-forward refused: {exc.reason or exc.status}") from exc
+    proxy = _proxy_thread(forward)
+    try:
+        return _fetch_through(forward, pod, token, destination, tls=tls, timeout=timeout)
+    finally:
+        close_port_forward(forward, proxy)
+
+
+def _proxy_thread(forward: PortForward) -> threading.Thread | None:
+    """The thread relaying `forward`'s local socket to its websocket (the client keeps no handle on it);
+    None once it has already ended."""
+    for thread in threading.enumerate():
+        target = getattr(thread, "_target", None)
+        if getattr(target, "__self__", None) is forward:
+            return thread
+    return None
+
+
+def close_port_forward(
+    forward: PortForward, proxy: threading.Thread | None, *, wait: float = PROXY_EXIT_TIMEOUT
+) -> None:
+    """Close a port-forward for good: its local socket, its proxy thread and its websocket's TCP socket.
+
+    ``PortForward.close()`` only closes the local end; the proxy thread then calls
+    ``websocket.close()``, which does nothing when the API server closed the websocket first
+    (websocket-client marks it disconnected on the server's close frame but keeps the socket), so
+    the TCP connection to the API server stayed open until garbage collection, one per agent. Once
+    the proxy has ended, the websocket is shut down here. A proxy that does not end on its own is
+    woken by shutting the connection down under it."""
+    forward.close()
+    if proxy is not None:
+        proxy.join(wait)
+        if proxy.is_alive():
+            connection = forward.websocket.sock
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+            proxy.join(wait)
+        if proxy.is_alive():  # never closes the socket from under a live thread
+            log.warning("port-forward proxy thread did not end; its connection is left to it")
+            return
+    forward.websocket.shutdown()
+
+
+def _fetch_through(
+    forward: PortForward,
+    pod: AgentPod,
+    token: str,
+    destination: Path,
+    *,
+    tls: ssl.SSLContext,
+    timeout: float,
+) -> dict[str, str]:
     raw = forward.socket(pod.port)
     raw.settimeout(timeout)
     try:
@@ -238,7 +297,6 @@ def fetch_snapshot(
             stream.close()
     finally:
         raw.close()
-        forward.close()
 
 
 # --------------------------------------------------------------------------- merging
