@@ -54,7 +54,7 @@ from agent.discovery import (
     DiscoveryError,
     DiscoveryScope,
     KubeReader,
-    plan_targets,
+    discover,
 )
 from agent.errors import describe_error, safe_text
 from agent.rules import RuleSettings, evaluate_endpoint
@@ -261,13 +261,8 @@ class Agent:
     # ------------------------------------------------------------------ one cycle
 
     def _discover(self) -> tuple[ClusterState, tuple[DiscoveredTarget, ...]]:
-        # no Kubernetes access: the declared egress targets only
-        state = ClusterState() if self.reader is None else self.reader.read_state(self.scope)
-        skipped: list[str] = []
-        targets = plan_targets(state, self.scope, skipped)
-        if skipped:  # malformed objects left out: recorded like the reader's own warnings
-            state = dataclasses.replace(state, warnings=(*state.warnings, *skipped))
-        return state, targets
+        # malformed objects left out come back as warnings, recorded like the reader's own
+        return discover(self.reader, self.scope)
 
     def probe_order(self, targets: Sequence[DiscoveredTarget]) -> tuple[DiscoveredTarget, ...]:
         """Least recently probed first: endpoints never probed (new, or left out by a cut

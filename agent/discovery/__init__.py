@@ -41,13 +41,14 @@ __all__ = [
 
 
 def discover(
-    reader: KubeReader, scope: DiscoveryScope
+    reader: KubeReader | None, scope: DiscoveryScope
 ) -> tuple[ClusterState, tuple[DiscoveredTarget, ...]]:
-    """Read the cluster state for `scope` and plan its targets.
+    """Read the cluster state for `scope` and plan its targets (no reader, no Kubernetes
+    access: the declared egress targets only).
 
     Objects whose manifest cannot be planned are left out; why joins the state's warnings.
     """
-    state = reader.read_state(scope)
+    state = ClusterState() if reader is None else reader.read_state(scope)
     skipped: list[str] = []
     targets = plan_targets(state, scope, skipped)
     if skipped:
